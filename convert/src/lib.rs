@@ -1,0 +1,33 @@
+//! # nyquist-convert
+//!
+//! Host-side ONNX surgery for anti-aliased ResNets. A model arrives with fixed
+//! blur filters at its downsampling points (BlurAfterConv, antialiased-cnns, timm
+//! `resnetblur`, Composer `BlurConv2d`); the converter folds BatchNorm, finds the
+//! blurs, and folds or commutes them into the neighbouring convs so the network
+//! costs what a plain ResNet costs, then verifies the result with tract and
+//! writes a report.
+//!
+//! ```text
+//! model.onnx ─ load ─ const-fold pads ─ fold BN ─ detect blurs ─ separate BN from blurs
+//!            ─ price + test fold / commute / forward per blur ─ choose ─ apply
+//!            ─ merge duplicates ─ share blurs ─ DCE ─ verify ─► model.nyq.onnx + report
+//! ```
+//!
+//! The library entry point is [`pipeline::convert`]; the `nyquist-convert`
+//! binary and `cargo xtask convert` wrap it.
+
+pub mod blur;
+pub mod cli;
+pub mod cost;
+pub mod error;
+pub mod kernel;
+pub mod onnx;
+pub mod passes;
+pub mod pipeline;
+pub mod report;
+pub mod shapes;
+pub mod synth;
+pub mod verify;
+
+pub use error::ConvertError;
+pub use pipeline::{convert, BlurMode, Conversion, Options};

@@ -1,0 +1,485 @@
+//! The conversion report: Markdown for people, JSON for programs.
+
+use std::fmt::Write as _;
+
+use prost::Message;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::blur::affine::Hoisted;
+use crate::blur::{Rejected, Strategy};
+use crate::cost::conv_macs;
+use crate::error::ConvertError;
+use crate::onnx::conv::ConvGeom;
+use crate::onnx::graph::{node_label, GraphIndex};
+use crate::onnx::pb::ModelProto;
+use crate::onnx::Model;
+use crate::pipeline::{BlurMode, Decision, Options};
+use crate::verify::EndToEnd;
+
+/// MACs and parameters of one layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LayerCost {
+    /// Multiply-accumulates per inference (batch as given).
+    pub macs: u64,
+    /// Weight and bias elements.
+    pub params: u64,
+}
+
+/// One row of the per-layer table.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerRow {
+    /// Node name.
+    pub name: String,
+    /// Operator (and kernel / stride for convs) before and after.
+    pub op: String,
+    /// In the original model.
+    pub before: Option<LayerCost>,
+    /// In the converted model.
+    pub after: Option<LayerCost>,
+}
+
+/// Per-layer MACs and parameters before and after, with totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LayerTable {
+    /// Rows in graph order (original layers, then layers that only exist after).
+    pub rows: Vec<LayerRow>,
+    /// Total of the original.
+    pub total_before: LayerCost,
+    /// Total of the converted model.
+    pub total_after: LayerCost,
+}
+
+/// Everything the converter found, decided and measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Input model path.
+    pub source: String,
+    /// SHA-256 of the input model file.
+    pub source_sha256: String,
+    /// Default-domain opset.
+    pub opset: i64,
+    /// Input shape used.
+    pub input_shape: Vec<usize>,
+    /// `--fold-blur` mode.
+    pub mode: BlurMode,
+    /// `--tolerance`.
+    pub tolerance: f64,
+    /// Number of verification samples.
+    pub samples: usize,
+    /// `Pad` nodes whose computed pads were constant-folded.
+    pub pads_folded: Vec<String>,
+    /// BatchNormalization nodes folded into convs.
+    pub bn_folded: Vec<String>,
+    /// BatchNorms separated from blurs and moved into the conv in front.
+    pub affine_separated: Vec<Hoisted>,
+    /// Blur-like depthwise convs that are not blurs.
+    pub rejected: Vec<Rejected>,
+    /// Everything else worth saying.
+    pub notes: Vec<String>,
+    /// One decision per blur.
+    pub decisions: Vec<Decision>,
+    /// Duplicate nodes merged after rewriting.
+    pub merged: Vec<String>,
+    /// `(stride-s blur removed, 1×1 conv that now reads the shared stride-1 blur)`.
+    pub shared: Vec<(String, String)>,
+    /// Per-layer MACs and parameters.
+    pub layers: LayerTable,
+    /// Whole-model comparison.
+    pub end_to_end: Option<EndToEnd>,
+    /// Applied rewrites whose interior deviation exceeds the tolerance.
+    pub violations: Vec<String>,
+    /// One-line summary.
+    pub summary: String,
+    /// False if any violation.
+    pub passed: bool,
+}
+
+/// SHA-256 of bytes as hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Report {
+    /// An empty report for `model`.
+    pub fn new(model: &Model, shape: &[usize], opts: &Options) -> Self {
+        let bytes = std::fs::read(&model.path).unwrap_or_else(|_| model.proto.encode_to_vec());
+        Report {
+            source: model.path.display().to_string(),
+            source_sha256: sha256_hex(&bytes),
+            opset: model.opset(),
+            input_shape: shape.to_vec(),
+            mode: opts.mode,
+            tolerance: opts.tolerance,
+            samples: 0,
+            pads_folded: vec![],
+            bn_folded: vec![],
+            affine_separated: vec![],
+            rejected: vec![],
+            notes: vec![],
+            decisions: vec![],
+            merged: vec![],
+            shared: vec![],
+            layers: LayerTable::default(),
+            end_to_end: None,
+            violations: vec![],
+            summary: String::new(),
+            passed: true,
+        }
+    }
+
+    /// Compute the verdict and the summary line.
+    pub fn finish(&mut self, opts: &Options) {
+        self.violations = self
+            .decisions
+            .iter()
+            .filter(|d| d.chosen != Strategy::Keep)
+            .filter_map(|d| {
+                let dev = d.candidate(d.chosen)?.deviation?;
+                (dev.interior_rel > opts.tolerance).then(|| {
+                    format!(
+                        "blur `{}` ({}): interior deviation {:.3e} exceeds tolerance {:.0e}",
+                        d.site.node,
+                        d.chosen.name(),
+                        dev.interior_rel,
+                        opts.tolerance
+                    )
+                })
+            })
+            .collect();
+        self.passed = self.violations.is_empty();
+        let count = |s: Strategy| self.decisions.iter().filter(|d| d.chosen == s).count();
+        let (b, a) = (self.layers.total_before.macs, self.layers.total_after.macs);
+        self.summary = format!(
+            "{} blurs: {} folded, {} commuted, {} forward-folded, {} kept; MACs {} -> {} ({:.3}x)",
+            self.decisions.len(),
+            count(Strategy::Fold),
+            count(Strategy::Commute),
+            count(Strategy::Forward),
+            count(Strategy::Keep),
+            b,
+            a,
+            if b == 0 { 1.0 } else { a as f64 / b as f64 }
+        );
+    }
+
+    /// JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Nyquist conversion report\n");
+        let _ = writeln!(
+            s,
+            "- source: `{}` (sha256 `{}`), opset {}",
+            self.source,
+            &self.source_sha256[..16.min(self.source_sha256.len())],
+            self.opset
+        );
+        let _ = writeln!(
+            s,
+            "- input shape: {:?}; `--fold-blur={:?}`; tolerance {:.0e} (relative, interior)",
+            self.input_shape, self.mode, self.tolerance
+        );
+        let _ = writeln!(s, "- **{}**", self.summary);
+        let _ = writeln!(
+            s,
+            "- verdict: **{}**\n",
+            if self.passed { "PASS" } else { "FAIL" }
+        );
+        for v in &self.violations {
+            let _ = writeln!(s, "- FAIL: {v}");
+        }
+        let _ = writeln!(s, "## Blurs\n");
+        let _ = writeln!(s, "| blur | family | kernel | stride | padding | before → after | decision | interior max abs Δ (rel) | border max abs Δ (rel) | MACs keep → chosen | why |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+        for d in &self.decisions {
+            let site = &d.site;
+            let kernel = match site.binomial {
+                Some(k) => format!("{k}x{k} binomial"),
+                None => format!("{}x{}", site.kernel_size[0], site.kernel_size[1]),
+            };
+            let (dev, cost) = d
+                .candidate(d.chosen)
+                .map_or((None, None), |c| (c.deviation, c.cost));
+            let dev_s = |f: fn(&crate::verify::Deviation) -> (f32, f64)| {
+                dev.map_or("–".into(), |d| {
+                    let (a, r) = f(&d);
+                    format!("{a:.2e} ({r:.1e})")
+                })
+            };
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {}x{} | {} {:?} | {} → {} | **{}** | {} | {} | {} → {} | {} |",
+                site.node,
+                site.family,
+                kernel,
+                site.stride[0],
+                site.stride[1],
+                site.pad_mode.onnx(),
+                site.pads,
+                site.before.describe(),
+                site.after.describe(),
+                d.chosen.name(),
+                dev_s(|d| (d.interior_max, d.interior_rel)),
+                dev_s(|d| (d.border_max, d.border_rel)),
+                d.keep_cost.map_or("–".into(), |c| c.macs.to_string()),
+                cost.or(if d.chosen == Strategy::Keep {
+                    d.keep_cost
+                } else {
+                    None
+                })
+                .map_or("–".into(), |c| c.macs.to_string()),
+                d.why.replace('|', "/")
+            );
+        }
+        if self.decisions.is_empty() {
+            let _ = writeln!(s, "_no blur found_");
+        }
+        let _ = writeln!(s, "\n### Candidates\n");
+        let _ = writeln!(
+            s,
+            "| blur | rewrite | MACs | intermediate bytes | interior rel Δ | border rel Δ | note |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for d in &self.decisions {
+            for c in &d.candidates {
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {} | {} | {} | {} | {} | {} |",
+                    d.site.node,
+                    c.strategy.name(),
+                    c.cost.map_or("–".into(), |c| c.macs.to_string()),
+                    c.cost.map_or("–".into(), |c| c.bytes.to_string()),
+                    c.deviation
+                        .map_or("–".into(), |d| format!("{:.1e}", d.interior_rel)),
+                    c.deviation
+                        .map_or("–".into(), |d| format!("{:.1e}", d.border_rel)),
+                    c.unavailable.clone().unwrap_or_default().replace('|', "/")
+                );
+            }
+        }
+        if let Some(e) = &self.end_to_end {
+            let _ = writeln!(
+                s,
+                "\n## End to end ({} samples, original vs converted, tract)\n",
+                e.samples
+            );
+            let _ = writeln!(s, "- top-1 agreement: **{:.2}%**", 100.0 * e.top1_agreement);
+            let _ = writeln!(
+                s,
+                "- max |Δ output|: {:.3e} ({:.2e} of the largest output)",
+                e.max_abs, e.max_rel
+            );
+            if let (Some(a), Some(b)) = (e.accuracy_original, e.accuracy_converted) {
+                let _ = writeln!(
+                    s,
+                    "- accuracy on labelled samples: original {:.2}%, converted {:.2}%",
+                    100.0 * a,
+                    100.0 * b
+                );
+            }
+        }
+        let _ = writeln!(s, "\n## Layers\n");
+        let _ = writeln!(
+            s,
+            "| layer | op | MACs before | MACs after | params before | params after |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+        let f = |c: Option<LayerCost>, p: bool| {
+            c.map_or("–".into(), |c| {
+                if p { c.params } else { c.macs }.to_string()
+            })
+        };
+        for r in &self.layers.rows {
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {} | {} | {} |",
+                r.name,
+                r.op,
+                f(r.before, false),
+                f(r.after, false),
+                f(r.before, true),
+                f(r.after, true)
+            );
+        }
+        let (b, a) = (self.layers.total_before, self.layers.total_after);
+        let _ = writeln!(
+            s,
+            "| **total** | | **{}** | **{}** | **{}** | **{}** |",
+            b.macs, a.macs, b.params, a.params
+        );
+        let mut other = Vec::new();
+        if !self.pads_folded.is_empty() {
+            other.push(format!(
+                "constant-folded pads of {} Pad nodes",
+                self.pads_folded.len()
+            ));
+        }
+        if !self.bn_folded.is_empty() {
+            other.push(format!(
+                "folded {} BatchNormalization nodes into convs",
+                self.bn_folded.len()
+            ));
+        }
+        for h in &self.affine_separated {
+            other.push(format!(
+                "separated the per-channel scale/bias (exporter-folded BatchNorm) of blur `{}` into conv `{}` ({})",
+                h.blur,
+                h.into,
+                if h.exact { "exact" } else { "exact on the interior" }
+            ));
+        }
+        if !self.merged.is_empty() {
+            other.push(format!(
+                "merged duplicate nodes: {}",
+                self.merged.join(", ")
+            ));
+        }
+        for (b, c) in &self.shared {
+            other.push(format!(
+                "1x1 conv `{c}` now reads the shared stride-1 blur (removed `{b}`)"
+            ));
+        }
+        for r in &self.rejected {
+            other.push(format!("`{}` is not a blur: {}", r.node, r.reason));
+        }
+        other.extend(self.notes.iter().cloned());
+        if !other.is_empty() {
+            let _ = writeln!(s, "\n## Other changes and notes\n");
+            for o in other {
+                let _ = writeln!(s, "- {o}");
+            }
+        }
+        s
+    }
+}
+
+/// MACs and parameters of every Conv / Gemm / MatMul node.
+fn layer_costs(
+    m: &ModelProto,
+    shape: &[usize],
+) -> Result<Vec<(String, String, LayerCost)>, ConvertError> {
+    let shapes = crate::shapes::infer(&m.encode_to_vec(), shape)?;
+    let g = m
+        .graph
+        .as_ref()
+        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+    let ix = GraphIndex::new(g);
+    let mut rows = Vec::new();
+    let dims_of = |name: &str| -> Option<Vec<usize>> {
+        ix.const_proto(g, name)
+            .map(|t| t.dims.iter().map(|&d| d as usize).collect())
+            .or_else(|| shapes.get(name).cloned())
+    };
+    for n in &g.node {
+        let params = |k: usize| {
+            n.input
+                .get(k)
+                .filter(|s| !s.is_empty())
+                .and_then(|i| ix.const_proto(g, i))
+                .map_or(0, |t| t.dims.iter().product::<i64>() as u64)
+        };
+        let (op, cost) = match n.op_type() {
+            "Conv" => {
+                let (Some(w), Some(out)) = (
+                    n.input.get(1).and_then(|w| dims_of(w)),
+                    shapes.get(&n.output[0]),
+                ) else {
+                    continue;
+                };
+                let g = ConvGeom::of(n, Some(&w)).ok();
+                let op = g.map_or("Conv".into(), |g| {
+                    let dw = if g.group > 1 && g.group == w[0] {
+                        " dw"
+                    } else {
+                        ""
+                    };
+                    format!("Conv{dw} {}x{}/s{}", g.kernel[0], g.kernel[1], g.strides[0])
+                });
+                (
+                    op,
+                    LayerCost {
+                        macs: conv_macs(out, &w),
+                        params: params(1) + params(2),
+                    },
+                )
+            }
+            "Gemm" | "MatMul" => {
+                let (Some(a), Some(b)) = (
+                    n.input.first().and_then(|x| dims_of(x)),
+                    n.input.get(1).and_then(|x| dims_of(x)),
+                ) else {
+                    continue;
+                };
+                let k = *a.last().unwrap_or(&0);
+                let m_ = a.iter().rev().skip(1).product::<usize>();
+                let nn = if b.len() >= 2 && b[0] == k {
+                    b[1]
+                } else {
+                    b[0]
+                };
+                (
+                    n.op_type().to_string(),
+                    LayerCost {
+                        macs: (m_ * k * nn) as u64,
+                        params: params(1) + params(2),
+                    },
+                )
+            }
+            _ => continue,
+        };
+        rows.push((node_label(n), op, cost));
+    }
+    Ok(rows)
+}
+
+/// The before/after layer table of two models.
+pub fn layer_table(
+    before: &ModelProto,
+    after: &ModelProto,
+    shape: &[usize],
+) -> Result<LayerTable, ConvertError> {
+    let b = layer_costs(before, shape)?;
+    let a = layer_costs(after, shape)?;
+    let mut t = LayerTable::default();
+    for (name, op, c) in &b {
+        let after = a.iter().find(|(n, _, _)| n == name);
+        let op = match after {
+            Some((_, op2, _)) if op2 != op => format!("{op} → {op2}"),
+            Some(_) => op.clone(),
+            None => format!("{op} → removed"),
+        };
+        t.rows.push(LayerRow {
+            name: name.clone(),
+            op,
+            before: Some(*c),
+            after: after.map(|x| x.2),
+        });
+    }
+    for (name, op, c) in &a {
+        if !b.iter().any(|(n, _, _)| n == name) {
+            t.rows.push(LayerRow {
+                name: name.clone(),
+                op: format!("new {op}"),
+                before: None,
+                after: Some(*c),
+            });
+        }
+    }
+    let sum = |v: &[(String, String, LayerCost)]| {
+        v.iter().fold(LayerCost::default(), |s, x| LayerCost {
+            macs: s.macs + x.2.macs,
+            params: s.params + x.2.params,
+        })
+    };
+    t.total_before = sum(&b);
+    t.total_after = sum(&a);
+    Ok(t)
+}

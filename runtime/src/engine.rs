@@ -1,0 +1,195 @@
+//! tract inference: load once, optimize once, run many times from many threads
+//! (the optimized plan is shared; every run has its own state).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use tract_onnx::prelude::*;
+
+use crate::error::{Result, RuntimeError};
+
+/// One output tensor of a run, as f32.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// A loaded, optimized model.
+#[derive(Clone)]
+pub struct Engine {
+    plan: Arc<TypedSimplePlan>,
+    /// The concrete input shape the plan was optimized for.
+    pub input_shape: Vec<usize>,
+    /// Where the model came from (for messages).
+    pub source: PathBuf,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("source", &self.source)
+            .field("input_shape", &self.input_shape)
+            .finish()
+    }
+}
+
+/// Model file formats the runtime loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// ONNX protobuf (float, QDQ or QLinear int8).
+    Onnx,
+    /// tract NNEF archive (`.nnef.tgz` / `.nnef.tar`) or folder.
+    Nnef,
+}
+
+impl Format {
+    /// Guess from the file name.
+    pub fn of(path: &Path) -> Format {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        if name.ends_with(".nnef.tgz")
+            || name.ends_with(".nnef.tar")
+            || name.ends_with(".nnef")
+            || path.is_dir()
+        {
+            Format::Nnef
+        } else {
+            Format::Onnx
+        }
+    }
+}
+
+fn model_err(path: &Path, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Model {
+        path: path.into(),
+        what: format!("{e:#}"),
+    }
+}
+
+impl Engine {
+    /// Load and optimize a model file. `input_shape` fixes the input (batch
+    /// included); ONNX models need it unless their input is fully static.
+    pub fn load(path: &Path, input_shape: &[usize]) -> Result<Self> {
+        match Format::of(path) {
+            Format::Onnx => {
+                let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
+                    path: path.into(),
+                    source,
+                })?;
+                Self::from_onnx_bytes(&bytes, path, input_shape)
+            }
+            Format::Nnef => {
+                let model = tract_nnef::nnef()
+                    .with_onnx()
+                    .model_for_path(path)
+                    .map_err(|e| {
+                        model_err(path, format!("not a readable tract NNEF model: {e:#}"))
+                    })?;
+                Self::from_typed(model, path, input_shape)
+            }
+        }
+    }
+
+    /// Load an ONNX model from memory; `label` names it in messages.
+    pub fn from_onnx_bytes(bytes: &[u8], label: &Path, input_shape: &[usize]) -> Result<Self> {
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .map_err(|e| model_err(label, format!("not a loadable ONNX model: {e:#}")))?;
+        let model = model
+            .with_input_fact(0, f32::fact(input_shape).into())
+            .and_then(|m| m.into_typed())
+            .map_err(|e| {
+                model_err(
+                    label,
+                    format!("input shape {input_shape:?} does not fit the model: {e:#}"),
+                )
+            })?;
+        Self::from_typed(model, label, input_shape)
+    }
+
+    fn from_typed(model: TypedModel, label: &Path, input_shape: &[usize]) -> Result<Self> {
+        let fact = model.input_fact(0).map_err(|e| model_err(label, e))?;
+        if let Some(dims) = fact.shape.as_concrete() {
+            if dims != input_shape {
+                return Err(RuntimeError::Shape {
+                    tensor: format!("{} input", label.display()),
+                    expected: format!("{dims:?} (the model's)"),
+                    got: format!("{input_shape:?}"),
+                });
+            }
+        }
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| model_err(label, format!("cannot optimize: {e:#}")))?;
+        Ok(Engine {
+            plan,
+            input_shape: input_shape.to_vec(),
+            source: label.to_path_buf(),
+        })
+    }
+
+    /// Number of input elements one run takes.
+    pub fn input_len(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// Run once on `input` (row-major, [`Engine::input_shape`]).
+    pub fn run(&self, input: &[f32]) -> Result<Vec<Output>> {
+        if input.len() != self.input_len() {
+            return Err(RuntimeError::Shape {
+                tensor: "input".into(),
+                expected: format!("{:?} = {} values", self.input_shape, self.input_len()),
+                got: format!("{} values", input.len()),
+            });
+        }
+        let t = tract_ndarray::ArrayD::from_shape_vec(self.input_shape.clone(), input.to_vec())
+            .map_err(|e| RuntimeError::Run(e.to_string()))?;
+        let out = self
+            .plan
+            .run(tvec!(Tensor::from(t).into()))
+            .map_err(|e| RuntimeError::Run(format!("{e:#}")))?;
+        out.into_iter()
+            .map(|v| {
+                let t = v
+                    .into_tensor()
+                    .cast_to::<f32>()
+                    .map_err(|e| RuntimeError::Run(format!("{e:#}")))?
+                    .into_owned();
+                let shape = t.shape().to_vec();
+                let data = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| RuntimeError::Run(format!("{e:#}")))?
+                    .iter()
+                    .copied()
+                    .collect();
+                Ok(Output { shape, data })
+            })
+            .collect()
+    }
+
+    /// Run on many inputs in parallel (rayon), results in input order.
+    pub fn run_many(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<Output>>> {
+        inputs.par_iter().map(|x| self.run(x)).collect()
+    }
+}
+
+/// Index of the largest value (first on ties); `None` for an empty slice or NaN.
+pub fn argmax(v: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &x) in v.iter().enumerate() {
+        if x.is_nan() {
+            return None;
+        }
+        if best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
+        }
+    }
+    best.map(|(i, _)| i)
+}
