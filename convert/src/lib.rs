@@ -16,6 +16,10 @@
 //! The library entry point is [`pipeline::convert`]; the `nyquist-convert`
 //! binary and `cargo xtask convert` wrap it.
 
+// Library code returns errors; tests may unwrap.
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod blur;
 pub mod cli;
 pub mod cost;

@@ -140,7 +140,7 @@ pub fn input_shape(model: &Model, opts: &Options) -> Result<Vec<usize>, ConvertE
 
 /// Run the whole conversion.
 pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError> {
-    if !(opts.tolerance >= 0.0) {
+    if opts.tolerance.is_nan() || opts.tolerance < 0.0 {
         return Err(ConvertError::Usage(format!(
             "--tolerance must be a non-negative number, got {}",
             opts.tolerance
@@ -369,8 +369,13 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
         .and_then(|g| g.output.first())
         .map(|o| o.name().to_string())
         .unwrap_or_default();
-    let a = verify::capture(&original, &[out_name.clone()], &shape, &samples)?;
-    let b = verify::capture(&converted, &[out_name.clone()], &shape, &samples)?;
+    let a = verify::capture(&original, std::slice::from_ref(&out_name), &shape, &samples)?;
+    let b = verify::capture(
+        &converted,
+        std::slice::from_ref(&out_name),
+        &shape,
+        &samples,
+    )?;
     report.end_to_end = Some(
         verify::end_to_end(&a[&out_name], &b[&out_name], &samples.labels)
             .map_err(ConvertError::Graph)?,

@@ -122,6 +122,7 @@ impl Builder {
     }
 
     /// Conv with random weights (He init), BN folded (random bias) or explicit BN.
+    #[allow(clippy::too_many_arguments)] // mirrors nn.Conv2d's own argument list
     fn conv(
         &mut self,
         x: &str,
@@ -189,6 +190,7 @@ impl Builder {
     }
 
     /// Blur with stride; `pads` = (top/left, bottom/right); `reflect` emits a Pad node.
+    #[allow(clippy::too_many_arguments)] // one flag per way exporters differ
     fn blur(
         &mut self,
         x: &str,

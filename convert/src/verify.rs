@@ -312,11 +312,11 @@ pub fn end_to_end(
         .enumerate()
         .filter_map(|(i, l)| l.map(|l| (i, l)))
         .collect();
-    let acc = |pick: fn(&(Option<usize>, Option<usize>)) -> Option<usize>| {
+    let acc = |converted: bool| {
         (!labelled.is_empty()).then(|| {
             labelled
                 .iter()
-                .filter(|(i, l)| pick(&tops[*i]) == Some(*l))
+                .filter(|(i, l)| (if converted { tops[*i].1 } else { tops[*i].0 }) == Some(*l))
                 .count() as f64
                 / labelled.len() as f64
         })
@@ -326,7 +326,7 @@ pub fn end_to_end(
         max_abs: d.interior_max,
         max_rel: d.interior_rel,
         top1_agreement: if n == 0 { 1.0 } else { agree as f64 / n as f64 },
-        accuracy_original: acc(|t| t.0),
-        accuracy_converted: acc(|t| t.1),
+        accuracy_original: acc(false),
+        accuracy_converted: acc(true),
     })
 }

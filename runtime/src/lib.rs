@@ -7,6 +7,10 @@
 //! Data flow: `image file / frame → preprocess::Preprocess (geometry, then
 //! normalisation) → engine::Engine → logits → labels`.
 
+// Library code returns errors; tests may unwrap.
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod dataset;
 pub mod engine;
 pub mod error;

@@ -1,1 +1,61 @@
-fn main() {}
+//! Project automation. `cargo xtask <command>`:
+//!
+//! | command | what it does |
+//! |---|---|
+//! | `convert ARGS…` | `nyquist-convert ARGS…` (release build) |
+//! | `demo` | the main job on the bundled model and data |
+//! | `ci` | every check CI runs: fmt, clippy, all tests (host and cross) |
+//! | `bench [convert]` | criterion benchmarks, printed as ratios against their baseline |
+//!
+//! Missing tools (rustup targets, Debian packages) are installed on demand, and
+//! every installation is announced first.
+
+mod bench;
+mod ci;
+mod demo;
+mod util;
+
+use anyhow::{bail, Result};
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<std::process::ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        print_help();
+        bail!("no command given");
+    };
+    util::chdir_to_workspace()?;
+    match cmd.as_str() {
+        "convert" => util::cargo_run_release("nyquist-convert", "nyquist-convert", rest),
+        "demo" => demo::run(rest),
+        "ci" => ci::run_ci(rest).map(|_| std::process::ExitCode::SUCCESS),
+        "bench" => bench::run_bench(rest).map(|_| std::process::ExitCode::SUCCESS),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        other => {
+            print_help();
+            bail!("unknown command `{other}`")
+        }
+    }
+}
+
+fn print_help() {
+    eprintln!(
+        "usage: cargo xtask <command>\n\n\
+         convert MODEL [ARGS]   convert a model (see `cargo xtask convert --help`)\n\
+         demo                   convert the bundled anti-aliased model and print the report\n\
+         ci                     fmt, clippy and every test, as CI runs them\n\
+         bench [convert]        benchmarks with ratios against their baseline"
+    );
+}

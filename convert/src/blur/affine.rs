@@ -26,13 +26,16 @@ pub struct Hoisted {
     pub exact: bool,
 }
 
+/// Blurs whose affine part stayed: `(blur node, why)`.
+pub type Refused = Vec<(String, String)>;
+
 /// Move the affine part of every blur that has one into its producer conv.
 /// Returns what was moved and, for blurs where it could not be, why.
 pub fn hoist_affine(
     g: &mut GraphProto,
     sites: &[BlurSite],
     base: Option<&Path>,
-) -> Result<(Vec<Hoisted>, Vec<(String, String)>), ConvertError> {
+) -> Result<(Vec<Hoisted>, Refused), ConvertError> {
     let mut done = Vec::new();
     let mut refused = Vec::new();
     for s in sites {

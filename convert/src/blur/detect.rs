@@ -285,8 +285,8 @@ pub fn detect(
                             ));
                         }
                         site.pad_mode = mode;
-                        for k in 0..4 {
-                            site.pads[k] += pads[k];
+                        for (p, q) in site.pads.iter_mut().zip(pads) {
+                            *p += q;
                         }
                         site.pad_node = Some(node_label(p));
                         site.input = p.input[0].clone();

@@ -269,6 +269,49 @@ mod tests {
     }
 
     #[test]
+    fn external_data_is_kept_and_copied_next_to_the_output() {
+        use super::super::pb::{tensor_proto::DataLocation, StringStringEntryProto};
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let mut proto = sample();
+        let g = proto.graph.as_mut().unwrap();
+        // Move the classifier weight to an external file.
+        let t = g
+            .initializer
+            .iter_mut()
+            .find(|t| t.name().contains("fc_w"))
+            .unwrap();
+        let raw = t.raw_data.take().unwrap();
+        std::fs::write(src.path().join("weights.bin"), &raw).unwrap();
+        t.data_location = Some(DataLocation::External as i32);
+        let kv = |k: &str, v: String| StringStringEntryProto {
+            key: Some(k.into()),
+            value: Some(v),
+        };
+        t.external_data = vec![
+            kv("location", "weights.bin".into()),
+            kv("length", raw.len().to_string()),
+        ];
+        let p = src.path().join("m.onnx");
+        std::fs::write(&p, proto.encode_to_vec()).unwrap();
+        let m = load_model(&p).unwrap();
+        // Inlining for tract reads the file; the proto itself keeps the reference.
+        let inlined = m.inlined().unwrap();
+        let it = inlined
+            .graph
+            .unwrap()
+            .initializer
+            .into_iter()
+            .find(|t| t.name().contains("fc_w"))
+            .unwrap();
+        assert_eq!(it.raw_data.as_deref(), Some(&raw[..]));
+        let out = dst.path().join("o.onnx");
+        save_model(&m.proto, &out, m.base_dir()).unwrap();
+        assert_eq!(std::fs::read(dst.path().join("weights.bin")).unwrap(), raw);
+        assert_eq!(std::fs::read(&out).unwrap(), proto.encode_to_vec());
+    }
+
+    #[test]
     fn saving_into_a_missing_folder_fails_without_output() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("nope").join("m.onnx");

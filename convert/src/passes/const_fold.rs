@@ -403,50 +403,52 @@ mod tests {
     /// the expected ONNX pads are [0, 0, 3, 1, 0, 0, 4, 2].
     #[test]
     fn pytorch_reflect_pad_subgraph_evaluates_to_onnx_pads() {
-        let mut g = GraphProto::default();
-        g.initializer = vec![
-            c("p", vec![4], vec![1, 2, 3, 4]),
-            c("len", vec![1], vec![4]),
-            c("shape2", vec![2], vec![-1, 2]),
-            c("st", vec![1], vec![-1]),
-            c("en", vec![1], vec![-9223372036854775807]),
-            c("ax", vec![1], vec![0]),
-            c("sp", vec![1], vec![-1]),
-            c("flat", vec![1], vec![-1]),
-        ];
-        g.node = vec![
-            node("ConstantOfShape", "z", &["len"], &["zeros"], vec![]),
-            node(
-                "Concat",
-                "cat",
-                &["p", "zeros"],
-                &["cat"],
-                vec![crate::onnx::attr::make_int("axis", 0)],
-            ),
-            node("Reshape", "r1", &["cat", "shape2"], &["r1"], vec![]),
-            node(
-                "Slice",
-                "sl",
-                &["r1", "st", "en", "ax", "sp"],
-                &["sl"],
-                vec![],
-            ),
-            node(
-                "Transpose",
-                "tr",
-                &["sl"],
-                &["tr"],
-                vec![make_ints("perm", &[1, 0])],
-            ),
-            node("Reshape", "r2", &["tr", "flat"], &["r2"], vec![]),
-            node(
-                "Cast",
-                "cast",
-                &["r2"],
-                &["pads"],
-                vec![crate::onnx::attr::make_int("to", 7)],
-            ),
-        ];
+        let g = GraphProto {
+            initializer: vec![
+                c("p", vec![4], vec![1, 2, 3, 4]),
+                c("len", vec![1], vec![4]),
+                c("shape2", vec![2], vec![-1, 2]),
+                c("st", vec![1], vec![-1]),
+                c("en", vec![1], vec![-9223372036854775807]),
+                c("ax", vec![1], vec![0]),
+                c("sp", vec![1], vec![-1]),
+                c("flat", vec![1], vec![-1]),
+            ],
+            node: vec![
+                node("ConstantOfShape", "z", &["len"], &["zeros"], vec![]),
+                node(
+                    "Concat",
+                    "cat",
+                    &["p", "zeros"],
+                    &["cat"],
+                    vec![crate::onnx::attr::make_int("axis", 0)],
+                ),
+                node("Reshape", "r1", &["cat", "shape2"], &["r1"], vec![]),
+                node(
+                    "Slice",
+                    "sl",
+                    &["r1", "st", "en", "ax", "sp"],
+                    &["sl"],
+                    vec![],
+                ),
+                node(
+                    "Transpose",
+                    "tr",
+                    &["sl"],
+                    &["tr"],
+                    vec![make_ints("perm", &[1, 0])],
+                ),
+                node("Reshape", "r2", &["tr", "flat"], &["r2"], vec![]),
+                node(
+                    "Cast",
+                    "cast",
+                    &["r2"],
+                    &["pads"],
+                    vec![crate::onnx::attr::make_int("to", 7)],
+                ),
+            ],
+            ..Default::default()
+        };
         let ix = GraphIndex::new(&g);
         let t = Evaluator::new(&g, &ix, None).eval("pads").unwrap();
         assert_eq!(t.as_i64().unwrap(), &[0, 0, 3, 1, 0, 0, 4, 2]);

@@ -79,36 +79,38 @@ mod tests {
 
     #[test]
     fn identical_blurs_on_one_input_are_merged() {
-        let mut g = GraphProto::default();
-        g.initializer = vec![
-            Tensor::f32(vec![1, 1, 1, 1], vec![0.5]).to_proto("k1"),
-            Tensor::f32(vec![1, 1, 1, 1], vec![0.5]).to_proto("k2"),
-            Tensor::f32(vec![1, 1, 1, 1], vec![0.7]).to_proto("k3"),
-        ];
-        g.node = vec![
-            node(
-                "Conv",
-                "a",
-                &["x", "k1"],
-                &["ya"],
-                vec![make_int("group", 1)],
-            ),
-            node(
-                "Conv",
-                "b",
-                &["x", "k2"],
-                &["yb"],
-                vec![make_int("group", 1)],
-            ),
-            node(
-                "Conv",
-                "c",
-                &["x", "k3"],
-                &["yc"],
-                vec![make_int("group", 1)],
-            ),
-            node("Add", "s", &["yb", "yc"], &["z"], vec![]),
-        ];
+        let mut g = GraphProto {
+            initializer: vec![
+                Tensor::f32(vec![1, 1, 1, 1], vec![0.5]).to_proto("k1"),
+                Tensor::f32(vec![1, 1, 1, 1], vec![0.5]).to_proto("k2"),
+                Tensor::f32(vec![1, 1, 1, 1], vec![0.7]).to_proto("k3"),
+            ],
+            node: vec![
+                node(
+                    "Conv",
+                    "a",
+                    &["x", "k1"],
+                    &["ya"],
+                    vec![make_int("group", 1)],
+                ),
+                node(
+                    "Conv",
+                    "b",
+                    &["x", "k2"],
+                    &["yb"],
+                    vec![make_int("group", 1)],
+                ),
+                node(
+                    "Conv",
+                    "c",
+                    &["x", "k3"],
+                    &["yc"],
+                    vec![make_int("group", 1)],
+                ),
+                node("Add", "s", &["yb", "yc"], &["z"], vec![]),
+            ],
+            ..Default::default()
+        };
         assert_eq!(
             merge_duplicates(&mut g, None).unwrap(),
             vec!["b".to_string()]

@@ -128,25 +128,27 @@ mod tests {
 
     #[test]
     fn folded_conv_matches_hand_computed_values() {
-        let mut g = GraphProto::default();
-        g.initializer = vec![
-            Tensor::f32(vec![2, 1, 1, 1], vec![2.0, -1.0]).to_proto("w"),
-            Tensor::f32(vec![2], vec![0.5, 0.0]).to_proto("b"),
-            Tensor::f32(vec![2], vec![3.0, 1.0]).to_proto("gamma"),
-            Tensor::f32(vec![2], vec![1.0, -2.0]).to_proto("beta"),
-            Tensor::f32(vec![2], vec![0.5, 4.0]).to_proto("mean"),
-            Tensor::f32(vec![2], vec![4.0, 0.25]).to_proto("var"),
-        ];
-        g.node = vec![
-            node("Conv", "c", &["x", "w", "b"], &["y"], vec![]),
-            node(
-                "BatchNormalization",
-                "bn",
-                &["y", "gamma", "beta", "mean", "var"],
-                &["z"],
-                vec![crate::onnx::attr::make_float("epsilon", 0.0)],
-            ),
-        ];
+        let mut g = GraphProto {
+            initializer: vec![
+                Tensor::f32(vec![2, 1, 1, 1], vec![2.0, -1.0]).to_proto("w"),
+                Tensor::f32(vec![2], vec![0.5, 0.0]).to_proto("b"),
+                Tensor::f32(vec![2], vec![3.0, 1.0]).to_proto("gamma"),
+                Tensor::f32(vec![2], vec![1.0, -2.0]).to_proto("beta"),
+                Tensor::f32(vec![2], vec![0.5, 4.0]).to_proto("mean"),
+                Tensor::f32(vec![2], vec![4.0, 0.25]).to_proto("var"),
+            ],
+            node: vec![
+                node("Conv", "c", &["x", "w", "b"], &["y"], vec![]),
+                node(
+                    "BatchNormalization",
+                    "bn",
+                    &["y", "gamma", "beta", "mean", "var"],
+                    &["z"],
+                    vec![crate::onnx::attr::make_float("epsilon", 0.0)],
+                ),
+            ],
+            ..Default::default()
+        };
         assert_eq!(
             fold_batchnorm(&mut g, None).unwrap(),
             vec!["bn".to_string()]
@@ -171,11 +173,14 @@ mod tests {
 
     #[test]
     fn conv_with_two_readers_is_left_alone() {
-        let mut g = GraphProto::default();
-        g.initializer = ["w", "gamma", "beta", "mean", "var"]
-            .iter()
-            .map(|n| Tensor::f32(vec![1, 1, 1, 1], vec![1.0]).to_proto(n))
-            .collect();
+        let inits = ["w", "gamma", "beta", "mean", "var"];
+        let mut g = GraphProto {
+            initializer: inits
+                .iter()
+                .map(|n| Tensor::f32(vec![1, 1, 1, 1], vec![1.0]).to_proto(n))
+                .collect(),
+            ..Default::default()
+        };
         g.node = vec![
             node("Conv", "c", &["x", "w"], &["y"], vec![]),
             node(

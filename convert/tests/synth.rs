@@ -1,0 +1,170 @@
+//! The converter on synthetic ResNet-18-shaped graphs of every blur family
+//! (built in Rust, so these run without Python), checked against tract runs of
+//! the original graphs.
+
+mod common;
+
+use common::*;
+use nyquist_convert::blur::{detect, Family as Fam, Neighbour, Strategy};
+use nyquist_convert::onnx::Tensor;
+use nyquist_convert::synth::{resnet, Family, ResNetSpec};
+use nyquist_convert::verify::Samples;
+use nyquist_convert::{convert, BlurMode};
+
+const FAMILIES: [Family; 4] = [
+    Family::BlurAfterConv,
+    Family::AntialiasedCnns,
+    Family::TimmResnetBlur,
+    Family::ComposerBlurConv,
+];
+
+fn input(spec: &ResNetSpec, n: usize) -> Tensor {
+    let s = Samples::random(n, spec.in_channels * spec.size * spec.size, 99);
+    Tensor::f32(
+        vec![n, spec.in_channels, spec.size, spec.size],
+        s.inputs.concat(),
+    )
+}
+
+fn specs() -> Vec<ResNetSpec> {
+    let mut v = Vec::new();
+    for fam in FAMILIES {
+        v.push(ResNetSpec::tiny(fam));
+        v.push(ResNetSpec {
+            explicit_bn: true,
+            gelu: !ResNetSpec::tiny(fam).gelu,
+            seed: 11,
+            ..ResNetSpec::tiny(fam)
+        });
+        v.push(ResNetSpec {
+            imagenet_stem: true,
+            size: 64,
+            in_channels: 3,
+            widths: [8, 8, 16, 16],
+            ..ResNetSpec::tiny(fam)
+        });
+    }
+    v
+}
+
+#[test]
+fn every_rewrite_matches_the_original_on_the_interior() {
+    let mut checked = 0;
+    for spec in specs() {
+        let m = resnet(&spec);
+        let x = input(&spec, 2);
+        let names: Vec<String> = m
+            .proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.output[0].clone())
+            .collect();
+        let reference = run_tract(&m.proto, &x, &names);
+        checked += check_every_rewrite(&m, &x, 1e-4, &|n| {
+            reference
+                .get(n)
+                .map(|o| Tensor::f32(o.shape.clone(), o.data.clone()))
+        });
+    }
+    assert!(checked >= 30, "only {checked} rewrites checked");
+}
+
+#[test]
+fn families_are_recognised_and_nothing_is_rejected() {
+    for spec in specs() {
+        let m = resnet(&spec);
+        let prepared = convert(
+            &m,
+            &opts(BlurMode::Off, &[1, spec.in_channels, spec.size, spec.size]),
+        )
+        .unwrap()
+        .model;
+        let (sites, rejected) = detect(prepared.graph.as_ref().unwrap(), None).unwrap();
+        assert!(rejected.is_empty(), "{spec:?}: {rejected:?}");
+        let want = match spec.family {
+            Family::BlurAfterConv => Fam::BlurAfterConv,
+            Family::AntialiasedCnns => Fam::AntialiasedCnns,
+            Family::TimmResnetBlur => Fam::TimmResnetBlur,
+            Family::ComposerBlurConv => Fam::ComposerBlurConv,
+            Family::Plain => unreachable!(),
+        };
+        assert!(
+            sites.iter().all(|s| s.family == want),
+            "{:?}: {:?}",
+            spec.family,
+            sites.iter().map(|s| s.family).collect::<Vec<_>>()
+        );
+        let expected = match (spec.family, spec.imagenet_stem) {
+            (Family::BlurAfterConv, stem) => 6 + usize::from(stem),
+            (Family::AntialiasedCnns, stem) => 6 + usize::from(stem),
+            (Family::TimmResnetBlur, stem) => 3 + usize::from(stem),
+            (Family::ComposerBlurConv, _) => 3,
+            (Family::Plain, _) => 0,
+        };
+        assert_eq!(
+            sites.len(),
+            expected,
+            "{:?} imagenet_stem={}",
+            spec.family,
+            spec.imagenet_stem
+        );
+    }
+}
+
+#[test]
+fn auto_on_blurafterconv_commutes_and_shares_and_keeps_only_the_pool_blur() {
+    let spec = ResNetSpec {
+        imagenet_stem: true,
+        size: 64,
+        in_channels: 3,
+        widths: [16, 32, 64, 128],
+        ..ResNetSpec::tiny(Family::BlurAfterConv)
+    };
+    let m = resnet(&spec);
+    let c = convert(&m, &opts(BlurMode::Auto, &[1, 3, 64, 64])).unwrap();
+    let r = &c.report;
+    let chosen: Vec<_> = r
+        .decisions
+        .iter()
+        .map(|d| (d.chosen, d.site.before.describe()))
+        .collect();
+    for (s, before) in &chosen {
+        if before.starts_with("Conv") {
+            assert_ne!(*s, Strategy::Keep, "{chosen:?}");
+        } else {
+            assert_eq!(*s, Strategy::Keep, "{chosen:?}");
+        }
+    }
+    // The three shortcut blurs end up sharing the main path's stride-1 blur.
+    assert_eq!(r.shared.len(), 3, "{:?}", r.shared);
+    let (after, _) = detect(c.model.graph.as_ref().unwrap(), None).unwrap();
+    assert!(after.iter().all(|s| !matches!(&s.before, Neighbour::Conv { geom, .. } if geom.is_unit_stride() && s.stride != [1, 1])));
+    assert!(r.layers.total_after.macs < r.layers.total_before.macs);
+    assert!(r.passed);
+}
+
+#[test]
+fn plain_resnet_is_left_alone() {
+    let spec = ResNetSpec::tiny(Family::Plain);
+    let m = resnet(&spec);
+    let c = convert(&m, &opts(BlurMode::Auto, &[1, 1, 16, 16])).unwrap();
+    assert!(c.report.decisions.is_empty());
+    assert_eq!(c.report.layers.total_before, c.report.layers.total_after);
+    let x = input(&spec, 2);
+    let a = run_tract(&m.proto, &x, &[]);
+    let b = run_tract(&c.model, &x, &[]);
+    assert!(rel_dev(&b["logits"].data, &a["logits"].data, usize::MAX, None) < 1e-5);
+}
+
+#[test]
+fn conversion_is_deterministic() {
+    let m = resnet(&ResNetSpec::tiny(Family::BlurAfterConv));
+    let o = opts(BlurMode::Auto, &[1, 1, 16, 16]);
+    use prost::Message;
+    let a = convert(&m, &o).unwrap().model.encode_to_vec();
+    let b = convert(&m, &o).unwrap().model.encode_to_vec();
+    assert_eq!(a, b);
+}
