@@ -193,3 +193,34 @@ pub fn argmax(v: &[f32]) -> Option<usize> {
     }
     best.map(|(i, _)| i)
 }
+
+/// The `nyquist.json` metadata file inside a tract NNEF archive (written by the
+/// converter so an NNEF model is as self-describing as its ONNX original).
+pub fn nnef_metadata(path: &Path) -> Option<std::collections::BTreeMap<String, String>> {
+    let bytes = if path.is_dir() {
+        return std::fs::read_to_string(path.join("nyquist.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    } else {
+        std::fs::read(path).ok()?
+    };
+    let reader: Box<dyn std::io::Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(&bytes[..]))
+    } else {
+        Box::new(&bytes[..])
+    };
+    let mut ar = tar::Archive::new(reader);
+    for entry in ar.entries().ok()? {
+        let mut e = entry.ok()?;
+        let is_meta = e
+            .path()
+            .ok()
+            .is_some_and(|p| p.file_name().is_some_and(|n| n == "nyquist.json"));
+        if is_meta {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).ok()?;
+            return serde_json::from_str(&s).ok();
+        }
+    }
+    None
+}

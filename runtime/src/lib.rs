@@ -11,9 +11,12 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cli;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod eval;
+pub mod eval_report;
 pub mod meta;
 pub mod preprocess;
 

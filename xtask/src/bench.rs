@@ -18,15 +18,26 @@ struct Suite {
     goal: &'static str,
 }
 
-const SUITES: &[Suite] = &[Suite {
-    name: "convert",
-    package: "nyquist-convert",
-    bench: "convert",
-    group: "resnet18_224_tract",
-    baseline: "plain",
-    members: &["plain", "exported", "fold", "commute", "auto"],
-    goal: "goal: auto <= 1.05x plain; exported is ~1.3x",
-}];
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "convert",
+        package: "nyquist-convert",
+        bench: "convert",
+        group: "resnet18_224_tract",
+        baseline: "plain",
+        members: &["plain", "exported", "fold", "commute", "auto"],
+        goal: "goal: auto <= 1.05x plain; exported is ~1.3x",
+    },
+    Suite {
+        name: "corrupt",
+        package: "nyquist-corrupt",
+        bench: "corrupt",
+        group: "all_19x5",
+        baseline: "one_thread",
+        members: &["one_thread", "rayon"],
+        goal: "one sweep = 4 photographs x 19 corruptions x 5 severities",
+    },
+];
 
 /// Run the suites named in `args` (all when none).
 pub fn run_bench(args: &[String]) -> Result<()> {
@@ -44,6 +55,15 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     for s in picked {
         run(cargo().args(["bench", "-p", s.package, "--bench", s.bench]))?;
         print_ratios(s)?;
+        if s.name == "corrupt" {
+            print_group(
+                "gaussian_224",
+                "direct_2d",
+                &["direct_2d", "separable"],
+                "separable Gaussian (sigma 3) vs direct 2-D",
+            )?;
+            python_corrupt()?;
+        }
     }
     Ok(())
 }
@@ -69,17 +89,58 @@ fn mean_ns(group: &str, member: &str) -> Result<f64> {
 }
 
 fn print_ratios(s: &Suite) -> Result<()> {
-    let base = mean_ns(s.group, s.baseline)?;
+    print_group(s.group, s.baseline, s.members, s.goal)
+}
+
+fn print_group(group: &str, baseline: &str, members: &[&str], note: &str) -> Result<()> {
+    let base = mean_ns(group, baseline)?;
     println!(
-        "\n{} — ratios against `{}` ({:.2} ms), same run:",
-        s.group,
-        s.baseline,
+        "\n{group} — ratios against `{baseline}` ({:.2} ms), same run:",
         base / 1e6
     );
-    for m in s.members {
-        let t = mean_ns(s.group, m)?;
+    for m in members {
+        let t = mean_ns(group, m)?;
         println!("  {m:<10} {:>9.2} ms   {:>5.2}x", t / 1e6, t / base);
     }
-    println!("  {}", s.goal);
+    println!("  {note}");
+    Ok(())
+}
+
+/// Time Python's imagecorruptions on the same sweep, if it is installed.
+fn python_corrupt() -> Result<()> {
+    let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(&python)
+        .arg("corrupt/benches/imagecorruptions_time.py")
+        .output();
+    let text = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            println!(
+                "\nimagecorruptions: skipped ({})",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            println!("\nimagecorruptions: skipped ({python}: {e})");
+            return Ok(());
+        }
+    };
+    let secs: f64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .context("python timing output")?;
+    let one = mean_ns("all_19x5", "one_thread")? / 1e9;
+    let par = mean_ns("all_19x5", "rayon")? / 1e9;
+    println!("\nimagecorruptions (Python, {python}): {secs:.3} s per sweep");
+    println!(
+        "  nyquist-corrupt one thread: {:.1}x its throughput",
+        secs / one
+    );
+    println!(
+        "  nyquist-corrupt all cores:  {:.1}x its throughput   (goal >= 20x)",
+        secs / par
+    );
     Ok(())
 }

@@ -24,11 +24,26 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
     step("rustfmt");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("clippy");
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     step("host tests");
     run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     step(&format!("{AARCH64} tests under qemu-aarch64"));
-    run(cargo().args(["test", "--target", AARCH64, "-p", "nyquist-corrupt", "--test", "determinism"]))?;
+    run(cargo().args([
+        "test",
+        "--target",
+        AARCH64,
+        "-p",
+        "nyquist-corrupt",
+        "--test",
+        "determinism",
+    ]))?;
     eprintln!("\nxtask ci: all green in {:.0?}", t0.elapsed());
     Ok(())
 }

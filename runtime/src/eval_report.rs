@@ -1,0 +1,146 @@
+//! Eval results for people: a Markdown table and an SVG of error by corruption
+//! and severity, one line per result file, side by side.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use nyquist_corrupt::Corruption;
+use plotters::prelude::*;
+
+use crate::error::{Result, RuntimeError};
+use crate::eval::EvalResult;
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("–".into(), |x| format!("{:.1}", 100.0 * x))
+}
+
+/// A Markdown table: one row per corruption (mean error, CE) and one column group per result.
+pub fn markdown(results: &[(&str, &EvalResult)]) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "| corruption |");
+    for (name, _) in results {
+        let _ = write!(s, " {name} error % | {name} CE % |");
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "|---|{}", "---:|---:|".repeat(results.len()));
+    let _ = write!(s, "| **clean** |");
+    for (_, r) in results {
+        let _ = write!(s, " {} | |", pct(r.clean_error));
+    }
+    let _ = writeln!(s);
+    for c in Corruption::all() {
+        if !results.iter().any(|(_, r)| r.corruptions.contains_key(&c)) {
+            continue;
+        }
+        let _ = write!(
+            s,
+            "| {}{} |",
+            c.name(),
+            if c.is_benchmark() { "" } else { " (extra)" }
+        );
+        for (_, r) in results {
+            match r.corruptions.get(&c) {
+                Some(x) => {
+                    let evaluated: Vec<f64> = x.errors.iter().flatten().copied().collect();
+                    let mean = (!evaluated.is_empty())
+                        .then(|| evaluated.iter().sum::<f64>() / evaluated.len() as f64);
+                    let _ = write!(
+                        s,
+                        " {} | {} |",
+                        pct(mean),
+                        x.ce.map_or("–".into(), |v| format!("{:.1}", 100.0 * v))
+                    );
+                }
+                None => {
+                    let _ = write!(s, " – | – |");
+                }
+            }
+        }
+        let _ = writeln!(s);
+    }
+    let _ = write!(s, "| **mCE** (relative) |");
+    for (_, r) in results {
+        let _ = write!(
+            s,
+            " | **{}** ({}) |",
+            r.mce.map_or("–".into(), |v| format!("{v:.1}")),
+            r.relative_mce.map_or("–".into(), |v| format!("{v:.1}"))
+        );
+    }
+    let _ = writeln!(s);
+    s
+}
+
+/// An SVG with one small panel per corruption: top-1 error against severity,
+/// one coloured line per result file.
+pub fn svg(results: &[(&str, &EvalResult)], path: &Path) -> Result<()> {
+    let corrs: Vec<Corruption> = Corruption::all()
+        .filter(|c| results.iter().any(|(_, r)| r.corruptions.contains_key(c)))
+        .collect();
+    let cols = 5usize;
+    let rows = corrs.len().div_ceil(cols).max(1);
+    let (pw, ph) = (220u32, 170u32);
+    let tmp = path.with_extension("svg.tmp");
+    let err = |e: String| RuntimeError::Config(format!("{}: {e}", path.display()));
+    {
+        let root =
+            SVGBackend::new(&tmp, (pw * cols as u32, ph * rows as u32 + 40)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let (legend, grid) = root.split_vertically(40);
+        for (k, (name, _)) in results.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            let x = 10 + 260 * k as i32;
+            legend
+                .draw(&PathElement::new(
+                    vec![(x, 20), (x + 30, 20)],
+                    color.stroke_width(3),
+                ))
+                .map_err(|e| err(e.to_string()))?;
+            legend
+                .draw(&Text::new(
+                    name.to_string(),
+                    (x + 36, 13),
+                    ("sans-serif", 14),
+                ))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let panels = grid.split_evenly((rows, cols));
+        for (c, area) in corrs.iter().zip(panels) {
+            let mut chart = ChartBuilder::on(&area)
+                .caption(c.name(), ("sans-serif", 13))
+                .margin(6)
+                .x_label_area_size(18)
+                .y_label_area_size(30)
+                .build_cartesian_2d(0.5f64..5.5f64, 0.0f64..100.0f64)
+                .map_err(|e| err(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .x_labels(5)
+                .y_labels(5)
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .label_style(("sans-serif", 10))
+                .draw()
+                .map_err(|e| err(e.to_string()))?;
+            for (k, (_, r)) in results.iter().enumerate() {
+                let Some(x) = r.corruptions.get(c) else {
+                    continue;
+                };
+                let pts: Vec<(f64, f64)> = x
+                    .errors
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(s, e)| e.map(|e| (s as f64 + 1.0, 100.0 * e)))
+                    .collect();
+                let color = Palette99::pick(k).to_rgba();
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                    .map_err(|e| err(e.to_string()))?;
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled())))
+                    .map_err(|e| err(e.to_string()))?;
+            }
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+}
