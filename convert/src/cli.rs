@@ -56,6 +56,45 @@ pub struct Args {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Quantize the converted model: `int8`.
+    #[arg(long, value_parser = ["int8"])]
+    pub quantize: Option<String>,
+    /// Calibration images (a folder, searched one level deep; labels not needed).
+    #[arg(long)]
+    pub calib: Option<PathBuf>,
+    /// At most this many calibration images.
+    #[arg(long, default_value_t = 500)]
+    pub calib_limit: usize,
+    /// Activation range method: minmax, percentile[:P], entropy, mse.
+    #[arg(long, default_value = "percentile:99.99")]
+    pub calib_method: String,
+    /// Correct each conv's bias for the mean error of its int8 weights.
+    #[arg(long)]
+    pub bias_correction: bool,
+    /// Cross-layer equalization of Conv → ReLU → Conv pairs before calibration.
+    #[arg(long)]
+    pub equalize: bool,
+    /// Leave this node in float (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Split for an idx `--eval` folder.
+    #[arg(long, default_value = "t10k")]
+    pub eval_split: String,
+    /// Corruptions the gate evaluates (default: all 19).
+    #[arg(long, value_delimiter = ',')]
+    pub corruptions: Option<Vec<String>>,
+    /// Severities the gate evaluates (default 1–5).
+    #[arg(long, value_delimiter = ',')]
+    pub severities: Option<Vec<u8>>,
+    /// Largest allowed mCE increase of int8 over the float model (points).
+    #[arg(long, default_value_t = 1.0)]
+    pub mce_tolerance: f64,
+    /// Largest allowed clean-accuracy drop of int8 below the float model (points).
+    #[arg(long, default_value_t = 1.0)]
+    pub acc_tolerance: f64,
+    /// Evaluate and report, but do not fail on the gate.
+    #[arg(long)]
+    pub no_gate: bool,
 }
 
 /// Default output path: `dir/stem.nyq.onnx`.
@@ -116,9 +155,63 @@ pub fn eval_samples(
     Ok(s)
 }
 
+/// Calibration inputs from a folder: every image must decode and fit the model
+/// (same channel count; no larger than the input with `pad` geometry).
+pub fn calib_samples(
+    dir: &Path,
+    pre: &nyquist_runtime::Preprocess,
+    limit: usize,
+) -> Result<Vec<Vec<f32>>> {
+    use nyquist_runtime::preprocess::{Color, Geometry};
+    use nyquist_runtime::{dataset, preprocess};
+    if !dir.is_dir() {
+        bail!("--calib {}: not a folder", dir.display());
+    }
+    let files = dataset::list_images_recursive(dir)?;
+    if files.is_empty() {
+        bail!(
+            "--calib {}: no images (png, jpg, bmp) in the folder or its subfolders",
+            dir.display()
+        );
+    }
+    let (h, w) = pre.hw();
+    let want_channels = if pre.color == Color::Gray { 1 } else { 3 };
+    files
+        .iter()
+        .take(limit)
+        .map(|f| {
+            let img = preprocess::open_image(f)?;
+            let ch = img.color().channel_count().min(3) as usize;
+            let ch = if ch == 2 { 1 } else { ch };
+            if ch != want_channels {
+                bail!("calibration image {}: {ch} channel(s), the model takes {want_channels}", f.display());
+            }
+            if matches!(pre.geometry, Geometry::Pad { .. }) && (img.width() > w || img.height() > h) {
+                bail!("calibration image {}: {}x{} is larger than the model input {w}x{h} (geometry `pad`)", f.display(), img.width(), img.height());
+            }
+            Ok(pre.tensor(&img))
+        })
+        .collect()
+}
+
 /// Run the command; returns the process exit code.
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = load_model(&args.model)?;
+    if args.mce_tolerance < 0.0
+        || args.acc_tolerance < 0.0
+        || args.mce_tolerance.is_nan()
+        || args.acc_tolerance.is_nan()
+    {
+        bail!("--mce-tolerance and --acc-tolerance must be non-negative");
+    }
+    if args.quantize.is_some() {
+        if args.calib.is_none() {
+            bail!("--quantize int8 needs --calib DIR (calibration images)");
+        }
+        if args.eval.is_none() && !args.no_gate {
+            bail!("--quantize int8 needs --eval DIR for the robustness gate (or --no-gate)");
+        }
+    }
     let mut opts = Options {
         mode: args.fold_blur.unwrap_or(BlurMode::Off),
         tolerance: args.tolerance,
@@ -159,6 +252,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let conv = pipeline::convert(&model, &opts)?;
+    if args.quantize.is_some() && !args.inspect {
+        return crate::cli_quant::run(&args, &model, conv, &out);
+    }
     let md = conv.report.to_markdown();
     if args.inspect {
         println!("{md}");

@@ -22,12 +22,15 @@
 
 pub mod blur;
 pub mod cli;
+pub mod cli_quant;
 pub mod cost;
 pub mod error;
+pub mod gate;
 pub mod kernel;
 pub mod onnx;
 pub mod passes;
 pub mod pipeline;
+pub mod quant;
 pub mod report;
 pub mod shapes;
 pub mod synth;

@@ -93,6 +93,8 @@ pub struct Report {
     pub summary: String,
     /// False if any violation.
     pub passed: bool,
+    /// int8 quantization and the robustness gate, when asked for.
+    pub quantization: Option<crate::cli_quant::QuantSection>,
 }
 
 /// SHA-256 of bytes as hex.
@@ -128,6 +130,7 @@ impl Report {
             violations: vec![],
             summary: String::new(),
             passed: true,
+            quantization: None,
         }
     }
 
@@ -315,6 +318,9 @@ impl Report {
             "| **total** | | **{}** | **{}** | **{}** | **{}** |",
             b.macs, a.macs, b.params, a.params
         );
+        if let Some(q) = &self.quantization {
+            s.push_str(&quant_markdown(q));
+        }
         let mut other = Vec::new();
         if !self.pads_folded.is_empty() {
             other.push(format!(
@@ -482,4 +488,136 @@ pub fn layer_table(
     t.total_before = sum(&b);
     t.total_after = sum(&a);
     Ok(t)
+}
+
+fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
+    let mut s = String::new();
+    let r = &q.report;
+    let _ = writeln!(s, "\n## int8 quantization\n");
+    let _ = writeln!(
+        s,
+        "- {} calibration images, activation ranges by `{}`; per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias",
+        r.calibration_images, r.method
+    );
+    let _ = writeln!(
+        s,
+        "- bias correction: {} ops; cross-layer equalization: {} pairs",
+        r.bias_corrected.len(),
+        r.equalized.len()
+    );
+    let _ = writeln!(
+        s,
+        "- lookup-table activations: {}",
+        if r.luts.is_empty() {
+            "none".into()
+        } else {
+            format!(
+                "{} ({})",
+                r.luts.len(),
+                r.luts
+                    .iter()
+                    .map(|l| l.1.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    let _ = writeln!(
+        s,
+        "- tract form: {} convolutions as QLinearConv (int8 kernels)",
+        r.qlinear_convs
+    );
+    if !r.float_nodes.is_empty() {
+        let _ = writeln!(
+            s,
+            "- left in float: {}",
+            r.float_nodes
+                .iter()
+                .map(|(n, w)| format!("`{n}` ({w})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(s, "- artifacts: {}", q.files.join(", "));
+    let _ = writeln!(
+        s,
+        "\n<details><summary>activation ranges ({} tensors)</summary>\n",
+        r.tensors.len()
+    );
+    let _ = writeln!(s, "| tensor | method | lo | hi | scale | zero point |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+    for (t, (m, lo, hi, sc, zp)) in &r.tensors {
+        let _ = writeln!(s, "| `{t}` | {m} | {lo:.4} | {hi:.4} | {sc:.6} | {zp} |");
+    }
+    let _ = writeln!(s, "\n</details>");
+    if q.figures.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\n## Robustness gate (CE normalised by the original model)\n"
+    );
+    let _ = writeln!(s, "| model | file | clean acc % | mCE | relative mCE | top-1 agreement % | size KiB | MACs | tract latency ms |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for f in &q.figures {
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {:.2} | {} | {} | {:.2} | {:.0} | {} | {:.3} |",
+            f.role,
+            f.file,
+            100.0 * (1.0 - f.eval.clean_error.unwrap_or(1.0)),
+            f.eval.mce.map_or("–".into(), |v| format!("{v:.2}")),
+            f.eval
+                .relative_mce
+                .map_or("–".into(), |v| format!("{v:.2}")),
+            100.0 * f.top1_agreement,
+            f.size_bytes as f64 / 1024.0,
+            f.macs,
+            f.latency_ms
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n| corruption | {} |",
+        q.figures
+            .iter()
+            .map(|f| format!("{} CE %", f.role))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(s, "|---|{}", "---:|".repeat(q.figures.len()));
+    for c in nyquist_corrupt::Corruption::all() {
+        if !q
+            .figures
+            .iter()
+            .any(|f| f.eval.corruptions.contains_key(&c))
+        {
+            continue;
+        }
+        let cells: Vec<String> = q
+            .figures
+            .iter()
+            .map(|f| {
+                f.eval
+                    .corruptions
+                    .get(&c)
+                    .and_then(|x| x.ce)
+                    .map_or("–".into(), |v| format!("{:.1}", 100.0 * v))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {}{} | {} |",
+            c.name(),
+            if c.is_benchmark() { "" } else { " (extra)" },
+            cells.join(" | ")
+        );
+    }
+    if let Some(svg) = q.files.iter().find(|f| f.ends_with(".svg")) {
+        let _ = writeln!(s, "\n![CE per corruption]({svg})");
+    }
+    if let Some(v) = &q.verdict {
+        let _ = writeln!(s, "\n**{}**", v.line);
+    }
+    s
 }

@@ -249,17 +249,33 @@ impl EvalResult {
     }
 }
 
-/// SHA-256 of a file.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
-        path: path.into(),
-        source,
-    })?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+impl ModelRef {
+    /// The file's name and SHA-256.
+    pub fn of_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Ok(Self::of_bytes(
+            &path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            &bytes,
+        ))
+    }
+
+    /// A model held in memory.
+    pub fn of_bytes(name: &str, bytes: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        ModelRef {
+            path: name.to_string(),
+            sha256: Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    }
 }
 
 /// One image to evaluate: global index, the item, and the condition it is
@@ -282,7 +298,7 @@ pub fn evaluate(
     batched: Option<&Engine>,
     pre: &Preprocess,
     data: &Dataset,
-    model_path: &Path,
+    model: ModelRef,
     opts: &EvalOptions,
     reference: Option<ReferenceRef>,
 ) -> Result<EvalResult> {
@@ -392,13 +408,7 @@ pub fn evaluate(
         Layout::ImageNetC => "imagenet-c".to_string(),
     };
     let mut r = EvalResult {
-        model: ModelRef {
-            path: model_path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sha256: file_sha256(model_path)?,
-        },
+        model,
         dataset: DataRef {
             path: data.root.display().to_string(),
             layout,

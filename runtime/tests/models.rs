@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nyquist_runtime::dataset;
-use nyquist_runtime::eval::{evaluate, EvalOptions};
+use nyquist_runtime::eval::{evaluate, EvalOptions, ModelRef};
 use nyquist_runtime::{Engine, ModelInfo, Preprocess};
 
 fn models_dir() -> PathBuf {
@@ -37,7 +37,16 @@ fn check(stem: &str) {
         clean_only: true,
         ..EvalOptions::default()
     };
-    let r = evaluate(&engine, None, &pre, &data, &path, &opts, None).unwrap();
+    let r = evaluate(
+        &engine,
+        None,
+        &pre,
+        &data,
+        ModelRef::of_file(&path).unwrap(),
+        &opts,
+        None,
+    )
+    .unwrap();
     let acc = 1.0 - r.clean_error.unwrap();
     let want = card(stem)["eval_subset_accuracy"]
         .as_f64()

@@ -10,7 +10,7 @@ use nyquist_corrupt::Corruption;
 
 use super::model::{batched, ModelArgs};
 use crate::dataset;
-use crate::eval::{evaluate, merge, EvalOptions, EvalResult, ReferenceRef};
+use crate::eval::{evaluate, merge, EvalOptions, EvalResult, ModelRef, ReferenceRef};
 use crate::eval_report;
 
 /// `nyquist eval merge OUT.json SHARD.json…`
@@ -235,7 +235,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         batch.as_ref(),
         &m.pre,
         &data,
-        &a.model.model,
+        ModelRef::of_file(&a.model.model)?,
         &opts,
         reference,
     )?;

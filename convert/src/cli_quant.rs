@@ -1,0 +1,191 @@
+//! `nyquist-convert … --quantize int8`: calibrate, quantize, run the robustness
+//! gate, report; write the artifacts only when the gate passes (the report is
+//! written either way). Exit code 2 when the gate fails.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use nyquist_corrupt::Corruption;
+use nyquist_runtime::eval::EvalOptions;
+use nyquist_runtime::{dataset, ModelInfo, Preprocess};
+use prost::Message;
+
+use crate::cli::{calib_samples, report_paths, Args};
+use crate::gate::{self, Candidate, GateOptions};
+use crate::onnx::io::write_atomic;
+use crate::onnx::{save_model, Model};
+use crate::pipeline::Conversion;
+use crate::quant::{quantize, QuantOptions};
+use crate::report::layer_table;
+
+/// Output file next to `out` with a different suffix: `m.nyq.onnx` → `m.int8.onnx`.
+pub fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".onnx").unwrap_or(&name);
+    let stem = stem.strip_suffix(".nyq").unwrap_or(stem);
+    out.with_file_name(format!("{stem}{suffix}"))
+}
+
+/// The quantization branch of the CLI.
+pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Result<ExitCode> {
+    let original = model.inlined_bytes()?;
+    let info = ModelInfo::from_onnx_bytes(&original, &model.path)?;
+    let mut pre = Preprocess::from_info(&info)?;
+    let shape = conv.report.input_shape.clone();
+    if shape.len() == 4 {
+        pre.shape = [shape[0], shape[1], shape[2], shape[3]];
+    }
+    let calib_dir = args.calib.as_deref().context("--calib")?;
+    let calib = calib_samples(calib_dir, &pre, args.calib_limit)?;
+    let qopts = QuantOptions {
+        method: args.calib_method.parse().map_err(anyhow::Error::msg)?,
+        bias_correction: args.bias_correction,
+        equalize: args.equalize,
+        exclude: args.exclude.clone(),
+        progress: !args.quiet,
+    };
+    let q = quantize(&conv.model, &calib, &shape, model.base_dir(), &qopts)?;
+    let converted = conv.model.encode_to_vec();
+    let qdq = q.qdq.encode_to_vec();
+    let tract_int8 = q.qlinear.encode_to_vec();
+    let files = Files::new(out);
+    let mut section = QuantSection {
+        report: q.report.clone(),
+        figures: vec![],
+        verdict: None,
+        files: files.names(),
+    };
+    if let Some(eval_dir) = &args.eval {
+        let data = dataset::open(eval_dir, &args.eval_split, info.labels()?.as_deref())?;
+        let corruptions: Vec<Corruption> = match &args.corruptions {
+            Some(v) => v.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
+            None => Corruption::all().collect(),
+        };
+        let gopts = GateOptions {
+            eval: EvalOptions {
+                corruptions,
+                severities: args
+                    .severities
+                    .clone()
+                    .unwrap_or_else(|| vec![1, 2, 3, 4, 5]),
+                limit: Some(args.eval_limit),
+                seed: args.seed,
+                progress: !args.quiet,
+                ..EvalOptions::default()
+            },
+            mce_tolerance: args.mce_tolerance,
+            acc_tolerance: args.acc_tolerance,
+            disabled: args.no_gate,
+        };
+        let layers = layer_table(&model.inlined()?, &q.qdq, &shape)?;
+        let macs_int8 = layers.total_after.macs;
+        let candidates = [
+            Candidate {
+                role: "original",
+                file: file_name(&model.path),
+                bytes: &original,
+                macs: conv.report.layers.total_before.macs,
+            },
+            Candidate {
+                role: "converted",
+                file: file_name(&files.float),
+                bytes: &converted,
+                macs: conv.report.layers.total_after.macs,
+            },
+            Candidate {
+                role: "int8",
+                file: file_name(&files.tract),
+                bytes: &tract_int8,
+                macs: macs_int8,
+            },
+        ];
+        let (figs, verdict) = gate::run(&candidates, &pre, &data, &gopts)?;
+        gate::ce_svg(&figs, &files.svg)?;
+        section.figures = figs;
+        section.verdict = Some(verdict);
+    }
+    conv.report.quantization = Some(section.clone());
+    let (md_path, json_path) = report_paths(out);
+    write_atomic(&md_path, conv.report.to_markdown().as_bytes())?;
+    write_atomic(&json_path, conv.report.to_json().as_bytes())?;
+    if let Some(v) = &section.verdict {
+        println!("{}", v.line);
+        if !v.passed {
+            eprintln!(
+                "error: the int8 model did not pass the gate; no model written (report: {})",
+                md_path.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    if !conv.report.passed {
+        eprintln!(
+            "error: blur verification failed; no model written (report: {})",
+            md_path.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    save_model(&conv.model, &files.float, model.base_dir())?;
+    write_atomic(&files.qdq, &qdq)?;
+    write_atomic(&files.tract, &tract_int8)?;
+    if !args.quiet {
+        println!("{}", conv.report.summary);
+        println!(
+            "wrote {}, {}, {} and {}",
+            files.float.display(),
+            files.qdq.display(),
+            files.tract.display(),
+            md_path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The artifacts of a quantizing run.
+struct Files {
+    float: PathBuf,
+    qdq: PathBuf,
+    tract: PathBuf,
+    svg: PathBuf,
+}
+
+impl Files {
+    fn new(out: &Path) -> Self {
+        Files {
+            float: out.to_path_buf(),
+            qdq: sibling(out, ".int8.onnx"),
+            tract: sibling(out, ".int8.tract.onnx"),
+            svg: sibling(out, ".ce.svg"),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        [&self.float, &self.qdq, &self.tract, &self.svg]
+            .iter()
+            .map(|p| file_name(p))
+            .collect()
+    }
+}
+
+/// The quantization part of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuantSection {
+    /// What the quantizer did.
+    pub report: crate::quant::QuantReport,
+    /// Per-model figures from the gate.
+    pub figures: Vec<gate::ModelFigures>,
+    /// The verdict (absent without `--eval`).
+    pub verdict: Option<gate::Verdict>,
+    /// Artifact names.
+    pub files: Vec<String>,
+}

@@ -1,0 +1,282 @@
+//! The robustness gate: evaluate the original, the converted (float) and the
+//! int8 model on the same clean and corrupted images, and fail when int8 loses
+//! more than the user allows in clean accuracy or mCE.
+//!
+//! CE is normalised by the **original** model, so its mCE is 100 by definition
+//! and the others read as "percent of the original's corruption error". The
+//! gate compares int8 against the converted float model — the step the
+//! quantizer is responsible for.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nyquist_corrupt::Corruption;
+use nyquist_runtime::dataset::Dataset;
+use nyquist_runtime::engine::{argmax, Engine};
+use nyquist_runtime::eval::{evaluate, EvalOptions, EvalResult, ModelRef, ReferenceRef};
+use nyquist_runtime::Preprocess;
+use serde::Serialize;
+
+use crate::error::ConvertError;
+
+/// Gate settings.
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// Evaluation options (corruptions, severities, limit, seed).
+    pub eval: EvalOptions,
+    /// Largest allowed mCE increase of int8 over float, in points.
+    pub mce_tolerance: f64,
+    /// Largest allowed clean-accuracy drop of int8 below float, in points.
+    pub acc_tolerance: f64,
+    /// Evaluate and report, but never fail.
+    pub disabled: bool,
+}
+
+/// One model's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFigures {
+    /// `original`, `converted`, `int8`.
+    pub role: String,
+    /// File name it will have.
+    pub file: String,
+    /// Bytes on disk.
+    pub size_bytes: usize,
+    /// MACs per image.
+    pub macs: u64,
+    /// Median tract latency, batch 1, one thread, this machine (ms).
+    pub latency_ms: f64,
+    /// Clean-image top-1 agreement with the original.
+    pub top1_agreement: f64,
+    /// The evaluation.
+    pub eval: EvalResult,
+}
+
+/// The gate's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Passed (or gate disabled).
+    pub passed: bool,
+    /// Clean accuracy drop int8 vs float, points.
+    pub acc_drop: f64,
+    /// mCE increase int8 vs float, points.
+    pub mce_increase: f64,
+    /// One line for people.
+    pub line: String,
+}
+
+fn tract_err(e: impl std::fmt::Display) -> ConvertError {
+    ConvertError::Tract(e.to_string())
+}
+
+/// Median latency of `runs` batch-1 inferences.
+pub fn latency_ms(engine: &Engine, runs: usize) -> Result<f64, ConvertError> {
+    let x = vec![0.1f32; engine.input_len()];
+    engine.run(&x).map_err(tract_err)?;
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t0 = Instant::now();
+            engine.run(&x).map(|_| t0.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(tract_err)?;
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+/// A model to evaluate: role, output file name, bytes, MACs.
+pub struct Candidate<'a> {
+    /// Role.
+    pub role: &'a str,
+    /// File name.
+    pub file: String,
+    /// Serialized ONNX.
+    pub bytes: &'a [u8],
+    /// MACs per image.
+    pub macs: u64,
+}
+
+/// Evaluate the candidates (the first is the original, the reference) and decide.
+pub fn run(
+    models: &[Candidate],
+    pre: &Preprocess,
+    data: &Dataset,
+    opts: &GateOptions,
+) -> Result<(Vec<ModelFigures>, Verdict), ConvertError> {
+    let shape = pre.shape.to_vec();
+    let conditions = if opts.eval.clean_only {
+        0
+    } else {
+        opts.eval.corruptions.len() * opts.eval.severities.len()
+    };
+    let mut batch_shape = shape.clone();
+    batch_shape[0] = 1 + conditions;
+    let mut figures: Vec<ModelFigures> = Vec::new();
+    let mut reference: Option<ReferenceRef> = None;
+    let mut original_preds: Vec<Option<usize>> = Vec::new();
+    // Clean predictions for top-1 agreement: the first images of the eval set.
+    let clean: Vec<Vec<f32>> = data
+        .clean
+        .iter()
+        .take(opts.eval.limit.unwrap_or(usize::MAX).min(data.clean.len()))
+        .filter_map(|it| it.source.load().ok().map(|img| pre.tensor(&img)))
+        .collect();
+    for m in models {
+        let label = PathBuf::from(&m.file);
+        let engine = Engine::from_onnx_bytes(m.bytes, &label, &shape).map_err(tract_err)?;
+        let batched = Engine::from_onnx_bytes(m.bytes, &label, &batch_shape).ok();
+        let r = evaluate(
+            &engine,
+            batched.as_ref(),
+            pre,
+            data,
+            ModelRef::of_bytes(&m.file, m.bytes),
+            &opts.eval,
+            reference.clone(),
+        )
+        .map_err(tract_err)?;
+        let preds: Vec<Option<usize>> = engine
+            .run_many(&clean)
+            .map_err(tract_err)?
+            .iter()
+            .map(|o| argmax(&o[0].data))
+            .collect();
+        if original_preds.is_empty() {
+            original_preds = preds.clone();
+        }
+        let agree = preds
+            .iter()
+            .zip(&original_preds)
+            .filter(|(a, b)| a == b && a.is_some())
+            .count() as f64
+            / preds.len().max(1) as f64;
+        let mut r = r;
+        if reference.is_none() {
+            // The original against itself: CE 1 everywhere, mCE 100.
+            reference = Some(ReferenceRef::from_result(&r));
+            r.reference = reference.clone();
+            r.rescore();
+        }
+        figures.push(ModelFigures {
+            role: m.role.into(),
+            file: m.file.clone(),
+            size_bytes: m.bytes.len(),
+            macs: m.macs,
+            latency_ms: latency_ms(&engine, 30)?,
+            top1_agreement: agree,
+            eval: r,
+        });
+    }
+    let get = |role: &str| figures.iter().find(|f| f.role == role);
+    let (Some(float), Some(int8)) = (get("converted").or_else(|| get("original")), get("int8"))
+    else {
+        return Err(ConvertError::Usage(
+            "the gate needs a float and an int8 model".into(),
+        ));
+    };
+    let acc = |f: &ModelFigures| 100.0 * (1.0 - f.eval.clean_error.unwrap_or(1.0));
+    let acc_drop = acc(float) - acc(int8);
+    let mce_increase = match (int8.eval.mce, float.eval.mce) {
+        (Some(a), Some(b)) => a - b,
+        _ => 0.0,
+    };
+    let ok = acc_drop <= opts.acc_tolerance && mce_increase <= opts.mce_tolerance;
+    let line = format!(
+        "gate {}: int8 clean accuracy {:.2}% vs float {:.2}% (drop {:.2} pt, allowed {:.2}); mCE {:.2} vs {:.2} (increase {:.2} pt, allowed {:.2}){}",
+        if ok { "PASSED" } else { "FAILED" },
+        acc(int8),
+        acc(float),
+        acc_drop,
+        opts.acc_tolerance,
+        int8.eval.mce.unwrap_or(f64::NAN),
+        float.eval.mce.unwrap_or(f64::NAN),
+        mce_increase,
+        opts.mce_tolerance,
+        if opts.disabled { " — gate disabled (--no-gate)" } else { "" }
+    );
+    Ok((
+        figures,
+        Verdict {
+            passed: ok || opts.disabled,
+            acc_drop,
+            mce_increase,
+            line,
+        },
+    ))
+}
+
+/// The SVG of CE per corruption for the models side by side (grouped bars).
+pub fn ce_svg(figures: &[ModelFigures], path: &Path) -> Result<(), ConvertError> {
+    use plotters::prelude::*;
+    let corrs: Vec<Corruption> = Corruption::all()
+        .filter(|c| {
+            figures
+                .iter()
+                .any(|f| f.eval.corruptions.get(c).and_then(|x| x.ce).is_some())
+        })
+        .collect();
+    let err = |e: String| ConvertError::Output {
+        path: path.into(),
+        what: e,
+    };
+    let ymax = figures
+        .iter()
+        .flat_map(|f| f.eval.corruptions.values().filter_map(|x| x.ce))
+        .fold(1.2f64, f64::max)
+        * 110.0;
+    let tmp = path.with_extension("svg.tmp");
+    {
+        let root = SVGBackend::new(&tmp, (60 + 46 * corrs.len() as u32, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "CE per corruption (% of the original's error)",
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(110)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0f64..corrs.len() as f64, 0f64..ymax)
+            .map_err(|e| err(e.to_string()))?;
+        let names: Vec<String> = corrs.iter().map(|c| c.name().to_string()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(corrs.len())
+            .x_label_formatter(&|x| names.get(x.floor() as usize).cloned().unwrap_or_default())
+            .x_label_style(
+                ("sans-serif", 11)
+                    .into_font()
+                    .transform(FontTransform::Rotate90),
+            )
+            .y_desc("CE %")
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let w = 0.8 / figures.len().max(1) as f64;
+        for (k, f) in figures.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            chart
+                .draw_series(corrs.iter().enumerate().filter_map(|(i, c)| {
+                    let ce = f.eval.corruptions.get(c)?.ce? * 100.0;
+                    let x0 = i as f64 + 0.1 + k as f64 * w;
+                    Some(Rectangle::new([(x0, 0.0), (x0 + w, ce)], color.filled()))
+                }))
+                .map_err(|e| err(e.to_string()))?
+                .label(format!(
+                    "{} (mCE {:.1})",
+                    f.role,
+                    f.eval.mce.unwrap_or(f64::NAN)
+                ))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+}
