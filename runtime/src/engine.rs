@@ -224,3 +224,23 @@ pub fn nnef_metadata(path: &Path) -> Option<std::collections::BTreeMap<String, S
     }
     None
 }
+
+/// The instruction set tract detected and the matmul kernels it can pick from on
+/// this CPU (f32, and int8 with i32 accumulation), e.g. to confirm that an
+/// aarch64 build uses its NEON (and dot-product) kernels.
+pub fn kernel_summary() -> String {
+    let isa = tract_linalg::isa::native();
+    let ks = tract_linalg::mmm_routines::runnable_for(&isa);
+    let names = |dt: DatumType| {
+        ks.iter()
+            .filter(|k| k.internal_type() == dt)
+            .map(|k| k.name().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{isa:?} | f32: {} | int8 (i32 accumulators): {}",
+        names(f32::datum_type()),
+        names(i32::datum_type())
+    )
+}

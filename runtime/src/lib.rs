@@ -11,12 +11,15 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod cli;
 pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod eval_report;
+pub mod frames;
 pub mod meta;
 pub mod preprocess;
 

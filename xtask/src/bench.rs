@@ -29,6 +29,15 @@ const SUITES: &[Suite] = &[
         goal: "goal: auto <= 1.05x plain; exported is ~1.3x",
     },
     Suite {
+        name: "quant",
+        package: "nyquist-convert",
+        bench: "quant",
+        group: "fmnist_32",
+        baseline: "float",
+        members: &["float", "qdq", "qlinear"],
+        goal: "bundled model; goal: int8 >= 2x faster than float",
+    },
+    Suite {
         name: "corrupt",
         package: "nyquist-corrupt",
         bench: "corrupt",
@@ -55,6 +64,10 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     for s in picked {
         run(cargo().args(["bench", "-p", s.package, "--bench", s.bench]))?;
         print_ratios(s)?;
+        if s.name == "quant" {
+            print_group("resnet18_224", "float", &["float", "qdq", "qlinear"], "ResNet-18 224x224 BlurAfterConv (auto-converted); goal: int8 >= 2x faster than float")?;
+            python_onnxruntime()?;
+        }
         if s.name == "corrupt" {
             print_group(
                 "gaussian_224",
@@ -142,5 +155,41 @@ fn python_corrupt() -> Result<()> {
         "  nyquist-corrupt all cores:  {:.1}x its throughput   (goal >= 20x)",
         secs / par
     );
+    Ok(())
+}
+
+/// Time onnxruntime on the files the quant bench wrote, if it is installed.
+fn python_onnxruntime() -> Result<()> {
+    let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(&python)
+        .args(["convert/benches/onnxruntime_time.py", "target/bench-quant"])
+        .output();
+    let text = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            println!(
+                "\nonnxruntime: skipped ({})",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            println!("\nonnxruntime: skipped ({python}: {e})");
+            return Ok(());
+        }
+    };
+    println!(
+        "\nonnxruntime on the same files (batch 1, median), and tract's time as a ratio of it:"
+    );
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [name, threads, ms] = f[..] else { continue };
+        let Some((group, form)) = name.split_once('.') else {
+            continue;
+        };
+        let ort: f64 = ms.parse().unwrap_or(f64::NAN);
+        let tract = mean_ns(group, form).map(|t| t / 1e6).unwrap_or(f64::NAN);
+        println!("  {group:<13} {form:<8} ORT {threads} thr {ort:>8.3} ms   tract (1 thr) {tract:>8.3} ms   tract/ORT {:>5.2}x", tract / ort);
+    }
     Ok(())
 }

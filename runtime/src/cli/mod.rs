@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 1 error, 3 some inputs failed (reported, others done).
 
+pub mod bench;
 pub mod corrupt;
 pub mod eval;
 pub mod model;
@@ -37,6 +38,8 @@ pub enum Command {
     EvalReport(eval::ReportArgs),
     /// Apply ImageNet-C corruptions to an image.
     Corrupt(corrupt::CorruptArgs),
+    /// Latency, throughput, memory and kernel choice of a model on this machine.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Run the CLI.
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::EvalMerge(a) => eval::run_merge(a),
         Command::EvalReport(a) => eval::run_report(a),
         Command::Corrupt(a) => corrupt::run(a),
+        Command::Bench(a) => bench::run(*a),
     };
     match r {
         Ok(code) => code,

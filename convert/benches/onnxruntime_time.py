@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Median onnxruntime latency (batch 1) of every model in target/bench-quant/,
+at 1 and 2 intra-op threads. Prints `name threads milliseconds` lines, or exits
+with 3 when onnxruntime is missing."""
+import sys
+import time
+from pathlib import Path
+
+try:
+    import numpy as np
+    import onnxruntime as ort
+except Exception as e:  # noqa: BLE001
+    print(f"onnxruntime not importable: {e}", file=sys.stderr)
+    sys.exit(3)
+
+d = Path(sys.argv[1] if len(sys.argv) > 1 else "target/bench-quant")
+ort.set_default_logger_severity(3)
+for p in sorted(d.glob("*.onnx")):
+    for threads in (1, 2):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        s = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+        inp = s.get_inputs()[0]
+        shape = [1 if not isinstance(v, int) else v for v in inp.shape]
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        for _ in range(10):
+            s.run(None, {inp.name: x})
+        n = 30 if np.prod(shape) > 10000 else 300
+        t = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            s.run(None, {inp.name: x})
+            t.append(time.perf_counter() - t0)
+        print(f"{p.stem} {threads} {1000 * sorted(t)[len(t) // 2]:.4f}")
