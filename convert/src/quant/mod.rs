@@ -235,13 +235,13 @@ fn bias_correction(
         QOp::Conv { geom, .. } => {
             let (cin_g, k) = (dims[1], dims[2..].iter().product::<usize>());
             let per_group_out = out_ch / geom.group.max(1);
-            for o in 0..out_ch {
+            for (o, c) in corr.iter_mut().enumerate() {
                 let grp = o / per_group_out.max(1);
                 for i in 0..cin_g {
                     let m = means.get(grp * cin_g + i).copied().unwrap_or(0.0) as f64;
                     let base = (o * cin_g + i) * k;
                     let d: f64 = (0..k).map(|t| (wq[base + t] - w[base + t]) as f64).sum();
-                    corr[o] += d * m;
+                    *c += d * m;
                 }
             }
         }
