@@ -252,11 +252,10 @@ fn bias_correction(
             } else {
                 (dims[1], dims[0])
             };
-            for o in 0..n {
+            for (o, c) in corr.iter_mut().enumerate().take(n) {
                 for k in 0..kk {
                     let idx = if axis == 0 { o * kk + k } else { k * n + o };
-                    corr[o] +=
-                        (wq[idx] - w[idx]) as f64 * means.get(k).copied().unwrap_or(0.0) as f64;
+                    *c += (wq[idx] - w[idx]) as f64 * means.get(k).copied().unwrap_or(0.0) as f64;
                 }
             }
         }
