@@ -106,9 +106,8 @@ fn hand_int8_conv(
                         for kx in 0..3 {
                             let (sy, sx) = (y + ky - 1, xx + kx - 1);
                             if (0..6).contains(&sy) && (0..6).contains(&sx) {
-                                acc += xi[(i * 36 + sy as usize * 6 + sx as usize) as usize] as i64
-                                    * w.data[((o * 2 + i) * 9 + (ky * 3 + kx) as usize) as usize]
-                                        as i64;
+                                acc += xi[i * 36 + sy as usize * 6 + sx as usize] as i64
+                                    * w.data[(o * 2 + i) * 9 + (ky * 3 + kx) as usize] as i64;
                             }
                         }
                     }
