@@ -95,6 +95,28 @@ pub struct Args {
     /// Evaluate and report, but do not fail on the gate.
     #[arg(long)]
     pub no_gate: bool,
+    /// Extra artifacts: `nnef` (tract NNEF archive of the float model), `nqm`
+    /// (firmware blob of the int8 model; needs --quantize int8).
+    #[arg(long, value_delimiter = ',', value_parser = ["nnef", "nqm"])]
+    pub emit: Vec<String>,
+}
+
+/// Write the converted float model as `<stem>.nnef.tgz` next to `out`.
+pub fn write_nnef(
+    proto: &crate::onnx::pb::ModelProto,
+    out: &Path,
+    shape: &[usize],
+) -> Result<PathBuf> {
+    use prost::Message;
+    let props = proto
+        .metadata_props
+        .iter()
+        .map(|p| (p.key().to_string(), p.value().to_string()))
+        .collect();
+    let bytes = nyquist_runtime::engine::onnx_to_nnef(&proto.encode_to_vec(), out, shape, &props)?;
+    let path = crate::cli_quant::sibling(out, ".nnef.tgz");
+    write_atomic(&path, &bytes)?;
+    Ok(path)
 }
 
 /// Default output path: `dir/stem.nyq.onnx`.
@@ -272,6 +294,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     save_model(&conv.model, &out, model.base_dir())?;
+    if args.emit.iter().any(|e| e == "nnef") {
+        let p = write_nnef(&conv.model, &out, &conv.report.input_shape)?;
+        if !args.quiet {
+            println!("wrote {}", p.display());
+        }
+    }
+    if args.emit.iter().any(|e| e == "nqm") {
+        bail!("--emit nqm needs --quantize int8 (the firmware runs the int8 model)");
+    }
     if !args.quiet {
         println!("{}", conv.report.summary);
         if let Some(e) = &conv.report.end_to_end {

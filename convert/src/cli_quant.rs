@@ -132,6 +132,15 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
     save_model(&conv.model, &files.float, model.base_dir())?;
     write_atomic(&files.qdq, &qdq)?;
     write_atomic(&files.tract, &tract_int8)?;
+    if args.emit.iter().any(|e| e == "nnef") {
+        let p = crate::cli::write_nnef(&conv.model, out, &shape)?;
+        if !args.quiet {
+            println!(
+                "wrote {} (float; tract 0.23.9 has no NNEF form for its int8 QuantizeLinear)",
+                p.display()
+            );
+        }
+    }
     if !args.quiet {
         println!("{}", conv.report.summary);
         println!(

@@ -31,9 +31,9 @@ pub fn is_image_path(p: &Path) -> bool {
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = std::fs::read_dir(dir).map_err(|source| RuntimeError::Io {
+    let rd = std::fs::read_dir(dir).map_err(|io| RuntimeError::Io {
         path: dir.into(),
-        source,
+        io,
     })?;
     let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     v.sort();
@@ -60,9 +60,9 @@ pub fn list_images_recursive(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Decode an idx file (optionally gzip-compressed): `(dims, bytes)`.
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let raw = std::fs::read(path).map_err(|source| RuntimeError::Io {
+    let raw = std::fs::read(path).map_err(|io| RuntimeError::Io {
         path: path.into(),
-        source,
+        io,
     })?;
     let bad = |what: String| RuntimeError::Dataset {
         path: path.into(),
@@ -301,9 +301,9 @@ fn image_folder(
     let mut hasher = Sha256::new();
     for (d, &label) in dirs.iter().zip(&map) {
         for f in list_images(d)? {
-            let bytes = std::fs::read(&f).map_err(|source| RuntimeError::Io {
+            let bytes = std::fs::read(&f).map_err(|io| RuntimeError::Io {
                 path: f.clone(),
-                source,
+                io,
             })?;
             hasher.update(
                 f.strip_prefix(root)

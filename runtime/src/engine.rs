@@ -78,19 +78,16 @@ impl Engine {
     pub fn load(path: &Path, input_shape: &[usize]) -> Result<Self> {
         match Format::of(path) {
             Format::Onnx => {
-                let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
+                let bytes = std::fs::read(path).map_err(|io| RuntimeError::Io {
                     path: path.into(),
-                    source,
+                    io,
                 })?;
                 Self::from_onnx_bytes(&bytes, path, input_shape)
             }
             Format::Nnef => {
-                let model = tract_nnef::nnef()
-                    .with_onnx()
-                    .model_for_path(path)
-                    .map_err(|e| {
-                        model_err(path, format!("not a readable tract NNEF model: {e:#}"))
-                    })?;
+                let model = nnef_framework().model_for_path(path).map_err(|e| {
+                    model_err(path, format!("not a readable tract NNEF model: {e:#}"))
+                })?;
                 Self::from_typed(model, path, input_shape)
             }
         }
@@ -243,4 +240,57 @@ pub fn kernel_summary() -> String {
         names(f32::datum_type()),
         names(i32::datum_type())
     )
+}
+
+/// Serialize an ONNX model (typed by tract for `input_shape`, not yet
+/// decluttered: tract 0.23.9 has no NNEF form for the fused `GeluExact`, nor for
+/// `QuantizeLinearI8`, so int8 models cannot be written) as a tract
+/// NNEF archive (`.nnef.tgz`), with `props` (the ONNX `metadata_props`) stored
+/// as `nyquist.json` beside the graph. Loading it skips ONNX parsing and type
+/// inference: the fast-loading form for devices.
+pub fn onnx_to_nnef(
+    onnx: &[u8],
+    label: &Path,
+    input_shape: &[usize],
+    props: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut &onnx[..])
+        .and_then(|m| m.with_input_fact(0, f32::fact(input_shape).into()))
+        .and_then(|m| m.into_typed())
+        .map_err(|e| model_err(label, format!("cannot prepare for NNEF: {e:#}")))?;
+    let nnef = nnef_framework();
+    let tar = nnef
+        .write_to_tar(&model, Vec::new())
+        .map_err(|e| model_err(label, format!("cannot write NNEF: {e:#}")))?;
+    // Re-pack with nyquist.json added, gzip-compressed.
+    let mut out = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let io = |e: std::io::Error| model_err(label, format!("NNEF archive: {e}"));
+    let mut ar = tar::Archive::new(&tar[..]);
+    for entry in ar.entries().map_err(io)? {
+        let mut e = entry.map_err(io)?;
+        let mut header = e.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).map_err(io)?;
+        let path = e.path().map_err(io)?.into_owned();
+        header.set_mtime(0);
+        out.append_data(&mut header, path, &data[..]).map_err(io)?;
+    }
+    let meta = serde_json::to_vec_pretty(props).map_err(|e| model_err(label, e))?;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(meta.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_cksum();
+    out.append_data(&mut h, "nyquist.json", &meta[..])
+        .map_err(io)?;
+    out.into_inner().and_then(|gz| gz.finish()).map_err(io)
+}
+
+/// tract's NNEF framework with its ONNX operator extensions.
+fn nnef_framework() -> tract_nnef::framework::Nnef {
+    tract_nnef::nnef().with_onnx()
 }

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// A file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {io}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not the error chain, so it is said once).
+        io: std::io::Error,
     },
     /// A model could not be loaded or prepared.
     #[error("{}: {what}", path.display())]

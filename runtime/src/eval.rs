@@ -236,9 +236,9 @@ impl EvalResult {
 
     /// Read a result file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| RuntimeError::Io {
+        let text = std::fs::read_to_string(path).map_err(|io| RuntimeError::Io {
             path: path.into(),
-            source,
+            io,
         })?;
         serde_json::from_str(&text).map_err(|e| {
             RuntimeError::Config(format!(
@@ -252,9 +252,9 @@ impl EvalResult {
 impl ModelRef {
     /// The file's name and SHA-256.
     pub fn of_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
+        let bytes = std::fs::read(path).map_err(|io| RuntimeError::Io {
             path: path.into(),
-            source,
+            io,
         })?;
         Ok(Self::of_bytes(
             &path

@@ -43,9 +43,9 @@ impl Files {
             if p.is_dir() {
                 let mut here = list_images(p)?;
                 for sub in std::fs::read_dir(p)
-                    .map_err(|source| RuntimeError::Io {
+                    .map_err(|io| RuntimeError::Io {
                         path: p.clone(),
-                        source,
+                        io,
                     })?
                     .flatten()
                 {
@@ -55,9 +55,9 @@ impl Files {
                 }
                 // Files that are not images, inside the folder: report them too.
                 for f in std::fs::read_dir(p)
-                    .map_err(|source| RuntimeError::Io {
+                    .map_err(|io| RuntimeError::Io {
                         path: p.clone(),
-                        source,
+                        io,
                     })?
                     .flatten()
                 {
@@ -280,9 +280,9 @@ pub struct YuyvFile {
 impl YuyvFile {
     /// Open a recording of `w × h` frames.
     pub fn open(path: &Path, w: u32, h: u32) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|source| RuntimeError::Io {
+        let data = std::fs::read(path).map_err(|io| RuntimeError::Io {
             path: path.into(),
-            source,
+            io,
         })?;
         let frame = (w * h * 2) as usize;
         if frame == 0 || data.len() % frame != 0 {

@@ -34,9 +34,9 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// Read the metadata and I/O signature of an ONNX model file.
     pub fn from_onnx_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
+        let bytes = std::fs::read(path).map_err(|io| RuntimeError::Io {
             path: path.into(),
-            source,
+            io,
         })?;
         Self::from_onnx_bytes(&bytes, path)
     }
@@ -147,9 +147,9 @@ pub fn parse_list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
 
 /// Read labels from a text file (one per line) or a JSON array.
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|source| RuntimeError::Io {
+    let text = std::fs::read_to_string(path).map_err(|io| RuntimeError::Io {
         path: path.into(),
-        source,
+        io,
     })?;
     if text.trim_start().starts_with('[') {
         serde_json::from_str(&text).map_err(|e| {

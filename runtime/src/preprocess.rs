@@ -238,9 +238,9 @@ fn offsets(n: u32, m: u32) -> (u32, u32) {
 
 /// Decode an image file with a clear error.
 pub fn open_image(path: &std::path::Path) -> Result<DynamicImage> {
-    let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
+    let bytes = std::fs::read(path).map_err(|io| RuntimeError::Io {
         path: path.into(),
-        source,
+        io,
     })?;
     image::load_from_memory(&bytes).map_err(|e| RuntimeError::Image {
         path: path.into(),

@@ -66,9 +66,9 @@ fn default_opset(p: &ModelProto) -> Option<i64> {
 /// node input and graph output is produced by something, and use a default-domain
 /// opset in [`OPSETS`].
 pub fn load_model(path: &Path) -> Result<Model, ConvertError> {
-    let bytes = std::fs::read(path).map_err(|source| ConvertError::Io {
+    let bytes = std::fs::read(path).map_err(|io| ConvertError::Io {
         path: path.to_path_buf(),
-        source,
+        io,
     })?;
     decode_model(&bytes, path)
 }
@@ -163,9 +163,9 @@ pub fn save_model(
                 .filter_map(|t| external_location(t).map(|l| l.0))
                 .collect();
             for f in files {
-                let bytes = std::fs::read(src.join(&f)).map_err(|source| ConvertError::Io {
+                let bytes = std::fs::read(src.join(&f)).map_err(|io| ConvertError::Io {
                     path: src.join(&f),
-                    source,
+                    io,
                 })?;
                 write_atomic(&dir.join(&f), &bytes)?;
             }

@@ -98,22 +98,22 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         kernels: crate::engine::kernel_summary(),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        super::out(serde_json::to_string_pretty(&r)?)?;
     } else {
-        println!("model       {}", r.model);
-        println!("load        {:.3} s", r.load_s);
-        println!(
+        super::out(format!("model       {}", r.model))?;
+        super::out(format!("load        {:.3} s", r.load_s))?;
+        super::out(format!(
             "latency     p50 {:.3} ms   p90 {:.3} ms   p99 {:.3} ms   (batch 1, {} runs)",
             r.p50_ms, r.p90_ms, r.p99_ms, a.runs
-        );
-        println!(
+        ))?;
+        super::out(format!(
             "throughput  {:.1} images/s on {} threads",
             r.throughput_ips, r.threads
-        );
+        ))?;
         if let Some(rss) = r.peak_rss_mib {
-            println!("peak RSS    {rss:.1} MiB");
+            super::out(format!("peak RSS    {rss:.1} MiB"))?;
         }
-        println!("kernels     {}", r.kernels);
+        super::out(format!("kernels     {}", r.kernels))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -53,7 +53,7 @@ pub fn run(a: CorruptArgs) -> Result<ExitCode> {
         let s = a.severity.unwrap_or(0);
         let out = corrupt(&img, c, s, a.seed)?;
         save(&out, &a.output)?;
-        println!("wrote {}", a.output.display());
+        super::out(format!("wrote {}", a.output.display()))?;
         return Ok(ExitCode::SUCCESS);
     }
     if !a.output.is_dir() {
@@ -99,6 +99,6 @@ pub fn run(a: CorruptArgs) -> Result<ExitCode> {
         bail!("internal: expected 95 corruptions");
     }
     save(&sheet, &a.output.join("contact-sheet.png"))?;
-    println!("wrote 95 images and contact-sheet.png (rows: corruptions in ImageNet-C order; columns: clean, severity 1–5) to {}", a.output.display());
+    super::out(format!("wrote 95 images and contact-sheet.png (rows: corruptions in ImageNet-C order; columns: clean, severity 1–5) to {}", a.output.display()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -161,7 +161,7 @@ pub fn run_merge(a: MergeArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>, _>>()?;
     let m = merge(&rs)?;
     write_text(&a.out, &(serde_json::to_string_pretty(&m)? + "\n"))?;
-    println!("{}", summary(&m));
+    super::out(summary(&m))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,7 +245,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         a.markdown.as_deref(),
         a.svg.as_deref(),
     )?;
-    println!("{}", summary(&r));
+    super::out(summary(&r))?;
     if !r.failures.is_empty() {
         for f in &r.failures {
             eprintln!("skipped: {f}");

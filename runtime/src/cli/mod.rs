@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 error, 3 some inputs failed (reported, others done).
 
 pub mod bench;
+pub mod classify;
 pub mod corrupt;
 pub mod eval;
 pub mod model;
@@ -27,6 +28,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Top-k classes of images, folders, streams or camera frames.
+    Classify(Box<classify::ClassifyArgs>),
     /// Clean and corrupted accuracy, CE and mCE (ImageNet-C protocol).
     /// Also `nyquist eval merge OUT SHARDS…` and `nyquist eval report RESULTS…`.
     Eval(Box<eval::EvalArgs>),
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
         }
     }
     let r = match cli.command {
+        Command::Classify(a) => classify::run(*a),
         Command::Eval(a) => eval::run(*a),
         Command::EvalMerge(a) => eval::run_merge(a),
         Command::EvalReport(a) => eval::run_report(a),
@@ -70,11 +74,26 @@ pub fn main() -> ExitCode {
     };
     match r {
         Ok(code) => code,
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Print a line on stdout. A closed pipe (`nyquist … | head`) surfaces as an
+/// error that [`main`] turns into a quiet, successful exit.
+pub fn out(line: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}").map_err(anyhow::Error::from)
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Exit code when some inputs failed and the rest were processed.
