@@ -226,6 +226,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     {
         bail!("--mce-tolerance and --acc-tolerance must be non-negative");
     }
+    if args.emit.iter().any(|e| e == "nqm") && args.quantize.is_none() {
+        bail!("--emit nqm needs --quantize int8 (the firmware runs the int8 model)");
+    }
     if args.quantize.is_some() {
         if args.calib.is_none() {
             bail!("--quantize int8 needs --calib DIR (calibration images)");
@@ -299,9 +302,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if !args.quiet {
             println!("wrote {}", p.display());
         }
-    }
-    if args.emit.iter().any(|e| e == "nqm") {
-        bail!("--emit nqm needs --quantize int8 (the firmware runs the int8 model)");
     }
     if !args.quiet {
         println!("{}", conv.report.summary);

@@ -58,6 +58,26 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
         figures: vec![],
         verdict: None,
         files: files.names(),
+        nqm: None,
+    };
+    let want_nqm = args.emit.iter().any(|e| e == "nqm");
+    let nqm_blob = if want_nqm {
+        let (blob, info) =
+            crate::nqm::export(&q.float, &q.graph, &q.params, &shape, model.base_dir())?;
+        // Check the blob on the evaluation images (else the calibration images).
+        let check_inputs = match &args.eval {
+            Some(dir) => {
+                crate::cli::eval_samples(&args.model, &original, dir, args.eval_limit, &shape)?
+                    .inputs
+            }
+            None => calib.clone(),
+        };
+        let check = crate::nqm::verify(&blob, &q.qdq, &check_inputs, &shape)?;
+        section.nqm = Some((info, check));
+        section.files.push(file_name(&files.nqm));
+        Some(blob)
+    } else {
+        None
     };
     if let Some(eval_dir) = &args.eval {
         let data = dataset::open(eval_dir, &args.eval_split, info.labels()?.as_deref())?;
@@ -129,9 +149,28 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
         );
         return Ok(ExitCode::from(2));
     }
+    if let Some((info, check)) = &section.nqm {
+        println!(
+            "nqm: {} bytes, arena {} bytes (activations {}, lifetime lower bound {}); firmware engine vs QDQ on {} images: top-1 agreement {:.2}%, max |Δ| {} LSB",
+            info.size,
+            info.arena_size,
+            info.activation_peak,
+            info.lower_bound,
+            check.samples,
+            100.0 * check.top1_agreement,
+            check.max_lsb
+        );
+        if check.top1_agreement < 0.99 || check.max_lsb > check.bound_lsb {
+            eprintln!("error: the .nqm blob does not reproduce the QDQ model (top-1 agreement < 99% or |Δ| > {} LSB); nothing written", check.bound_lsb);
+            return Ok(ExitCode::from(2));
+        }
+    }
     save_model(&conv.model, &files.float, model.base_dir())?;
     write_atomic(&files.qdq, &qdq)?;
     write_atomic(&files.tract, &tract_int8)?;
+    if let Some(blob) = &nqm_blob {
+        write_atomic(&files.nqm, blob)?;
+    }
     if args.emit.iter().any(|e| e == "nnef") {
         let p = crate::cli::write_nnef(&conv.model, out, &shape)?;
         if !args.quiet {
@@ -166,6 +205,7 @@ struct Files {
     qdq: PathBuf,
     tract: PathBuf,
     svg: PathBuf,
+    nqm: PathBuf,
 }
 
 impl Files {
@@ -175,6 +215,7 @@ impl Files {
             qdq: sibling(out, ".int8.onnx"),
             tract: sibling(out, ".int8.tract.onnx"),
             svg: sibling(out, ".ce.svg"),
+            nqm: sibling(out, ".nqm"),
         }
     }
 
@@ -197,4 +238,6 @@ pub struct QuantSection {
     pub verdict: Option<gate::Verdict>,
     /// Artifact names.
     pub files: Vec<String>,
+    /// The firmware blob and its check against the QDQ model, with `--emit nqm`.
+    pub nqm: Option<(crate::nqm::NqmInfo, crate::nqm::NqmCheck)>,
 }

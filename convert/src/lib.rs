@@ -27,6 +27,7 @@ pub mod cost;
 pub mod error;
 pub mod gate;
 pub mod kernel;
+pub mod nqm;
 pub mod onnx;
 pub mod passes;
 pub mod pipeline;

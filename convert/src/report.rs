@@ -619,5 +619,27 @@ fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
     if let Some(v) = &q.verdict {
         let _ = writeln!(s, "\n**{}**", v.line);
     }
+    if let Some((info, check)) = &q.nqm {
+        let _ = writeln!(s, "\n## Firmware blob (.nqm)\n");
+        let _ = writeln!(
+            s,
+            "- {} bytes ({} of int8 weights), {} ops",
+            info.size, info.weight_bytes, info.ops
+        );
+        let _ = writeln!(
+            s,
+            "- arena {} bytes: activations {} (lifetime lower bound {}) + conv patch scratch {}",
+            info.arena_size, info.activation_peak, info.lower_bound, info.scratch
+        );
+        let _ = writeln!(
+            s,
+            "- host build of the firmware engine vs the QDQ model in tract on {} images: top-1 agreement {:.2}%, max |Δ logit| {} LSB (bound {}), mean {:.3} LSB",
+            check.samples,
+            100.0 * check.top1_agreement,
+            check.max_lsb,
+            check.bound_lsb,
+            check.mean_lsb
+        );
+    }
     s
 }

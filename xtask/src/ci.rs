@@ -1,26 +1,26 @@
 //! `cargo xtask ci`: everything CI checks, cheapest and fastest-failing first.
 //!
-//! 1. install what is missing (rustup targets, Debian cross tools and QEMU), saying so;
-//! 2. `cargo fmt --check`, `cargo clippy -D warnings`;
+//! 1. install what is missing (rustup targets, Debian cross tools, QEMU, libclang), saying so;
+//! 2. `cargo fmt --check`, `cargo clippy -D warnings` (host, and the camera feature);
 //! 3. every host test;
-//! 4. the platform-sensitive suites again on aarch64 (static musl) under `qemu-aarch64`.
+//! 4. the platform-sensitive suites on aarch64 (static musl, release profile — the
+//!    same build `build-runtime` ships) under `qemu-aarch64`: runtime predictions
+//!    and eval, corruption fingerprints;
+//! 5. the static `nyquist` binaries for aarch64 and armv7, V4L2 camera included.
 
 use anyhow::Result;
 
-use crate::util::{cargo, ensure_apt, ensure_target, run};
-
-/// The aarch64 Linux target the runtime ships for (Raspberry Pi 4/5, Jetson).
-pub const AARCH64: &str = "aarch64-unknown-linux-musl";
-
-/// Debian packages the cross steps need.
-pub const CROSS_PACKAGES: &[&str] = &["qemu-user", "gcc-aarch64-linux-gnu"];
+use crate::cross::{cross_cargo, prepare, target};
+use crate::util::{cargo, run};
 
 /// Run fmt, clippy and the test suites.
 pub fn run_ci(_args: &[String]) -> Result<()> {
     let t0 = std::time::Instant::now();
+    let aarch64 = target("aarch64")?;
+    let armv7 = target("armv7")?;
     step("setup");
-    ensure_target(AARCH64)?;
-    ensure_apt(CROSS_PACKAGES)?;
+    prepare(&aarch64, true)?;
+    prepare(&armv7, true)?;
     step("rustfmt");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("clippy");
@@ -32,19 +32,54 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "nyquist-runtime",
+        "--features",
+        "camera",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     step("host tests");
     run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
-    step(&format!("{AARCH64} tests under qemu-aarch64"));
-    run(cargo().args([
-        "test",
-        "--target",
-        AARCH64,
-        "-p",
-        "nyquist-corrupt",
-        "--test",
-        "determinism",
-    ]))?;
-    eprintln!("\nxtask ci: all green in {:.0?}", t0.elapsed());
+    let lap = t0.elapsed();
+    step(&format!("{} tests under qemu-aarch64", aarch64.triple));
+    run(cross_cargo(&aarch64)
+        .env("NYQUIST_TEST_RUNNER", "qemu-aarch64")
+        .args([
+            "test",
+            "--release",
+            "--target",
+            aarch64.triple,
+            "-p",
+            "nyquist-runtime",
+            "-p",
+            "nyquist-corrupt",
+            "--lib",
+            "--tests",
+        ]))?;
+    step("static binaries (aarch64, armv7)");
+    for t in [aarch64, armv7] {
+        run(cross_cargo(&t).args([
+            "build",
+            "--release",
+            "--target",
+            t.triple,
+            "-p",
+            "nyquist-runtime",
+            "--bin",
+            "nyquist",
+            "--features",
+            "camera",
+        ]))?;
+    }
+    eprintln!(
+        "\nxtask ci: all green in {:.0?} (host part {:.0?})",
+        t0.elapsed(),
+        lap
+    );
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `convert ARGS…` | `nyquist-convert ARGS…` (release build) |
 //! | `demo` | the main job on the bundled model and data |
+//! | `build-runtime --target aarch64\|armv7` | static `nyquist` for ARM Linux |
 //! | `ci` | every check CI runs: fmt, clippy, all tests (host and cross) |
 //! | `bench [convert]` | criterion benchmarks, printed as ratios against their baseline |
 //!
@@ -12,6 +13,7 @@
 
 mod bench;
 mod ci;
+mod cross;
 mod demo;
 mod util;
 
@@ -37,6 +39,7 @@ fn run() -> Result<std::process::ExitCode> {
     match cmd.as_str() {
         "convert" => util::cargo_run_release("nyquist-convert", "nyquist-convert", rest),
         "demo" => demo::run(rest),
+        "build-runtime" => cross::build_runtime(rest).map(|_| std::process::ExitCode::SUCCESS),
         "ci" => ci::run_ci(rest).map(|_| std::process::ExitCode::SUCCESS),
         "bench" => bench::run_bench(rest).map(|_| std::process::ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {
@@ -54,7 +57,8 @@ fn print_help() {
     eprintln!(
         "usage: cargo xtask <command>\n\n\
          convert MODEL [ARGS]   convert a model (see `cargo xtask convert --help`)\n\
-         demo                   convert the bundled anti-aliased model and print the report\n\
+         demo                   fold + int8 + robustness gate on the bundled model, print the tables\n\
+         build-runtime --target aarch64|armv7   static musl `nyquist` for ARM Linux boards\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
          bench [convert]        benchmarks with ratios against their baseline"
     );

@@ -1,0 +1,628 @@
+//! Export an int8 model to the firmware's `.nqm` blob, and check the blob by
+//! running it through the host build of the firmware engine against the QDQ
+//! model in tract.
+//!
+//! Integer forms (DESIGN.md "int8 arithmetic"): conv / FC biases are
+//! `round(b / (s_x·s_w[o])) − z_x·Σ w_q[o]` (the input zero point folded in, so
+//! the kernel is a plain int8 dot product), multipliers and shifts come from
+//! [`nyquist_firmware::arith::quantize_multiplier`], residual adds use TFLite's
+//! `left_shift = 20` scheme, smooth activations become 256-entry tables.
+
+// Per-channel loops index several parallel arrays by one channel number.
+#![allow(clippy::needless_range_loop)]
+
+pub mod plan;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use nyquist_firmware::arith::{quantize_multiplier, round_half_away};
+use nyquist_firmware::blob::{HEADER_LEN, MAGIC, VERSION};
+use nyquist_firmware::crc::crc32;
+use serde::Serialize;
+
+use crate::error::ConvertError;
+use crate::onnx::attr;
+use crate::onnx::conv::ConvGeom;
+use crate::onnx::graph::{node_label, GraphIndex};
+use crate::onnx::pb::{GraphProto, ModelProto};
+use crate::quant::graph::{Fused, QGraph, QOp};
+use crate::quant::params::{QParams, TensorQuant};
+
+/// What the export produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct NqmInfo {
+    /// Blob bytes.
+    pub size: usize,
+    /// Arena bytes (activations + conv patch scratch).
+    pub arena_size: usize,
+    /// Activation peak of the planner.
+    pub activation_peak: usize,
+    /// The lower bound: most bytes of tensors alive at one op.
+    pub lower_bound: usize,
+    /// Conv patch scratch.
+    pub scratch: usize,
+    /// Ops in the blob.
+    pub ops: usize,
+    /// Weight bytes.
+    pub weight_bytes: usize,
+}
+
+#[derive(Default)]
+struct Writer {
+    tensors: Vec<u8>,
+    n_tensors: u16,
+    ops: Vec<u8>,
+    n_ops: u16,
+    data: Vec<u8>,
+}
+
+impl Writer {
+    fn data_aligned(&mut self, bytes: &[u8], align: usize) -> u32 {
+        while !self.data.len().is_multiple_of(align) {
+            self.data.push(0);
+        }
+        let off = self.data.len() as u32;
+        self.data.extend_from_slice(bytes);
+        off
+    }
+    fn i32s(&mut self, v: &[i32]) -> u32 {
+        let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.data_aligned(&b, 4)
+    }
+    fn op(&mut self, kind: u8, body: Vec<u8>) {
+        self.ops.push(kind);
+        self.ops.push(0);
+        self.ops
+            .extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
+        self.ops.extend(body);
+        self.n_ops += 1;
+    }
+}
+
+fn refuse(what: String) -> ConvertError {
+    ConvertError::Usage(format!("cannot export .nqm: {what}"))
+}
+
+fn act_range(f: Fused, q: &TensorQuant) -> [i8; 2] {
+    match f {
+        Fused::None => [-128, 127],
+        Fused::Relu => [q.quantize(0.0), 127],
+        Fused::Clip(lo, hi) => [q.quantize(lo.max(q.lo)), q.quantize(hi.min(q.hi))],
+    }
+}
+
+fn mult_shift(real: f64) -> (i32, i32) {
+    quantize_multiplier(real)
+}
+
+/// Export `qg` / `qp` (the quantizer's view of `float`) as an `.nqm` blob.
+pub fn export(
+    float: &ModelProto,
+    qg: &QGraph,
+    qp: &QParams,
+    shape: &[usize],
+    base: Option<&Path>,
+) -> Result<(Vec<u8>, NqmInfo), ConvertError> {
+    if !qg.float_nodes.is_empty() {
+        return Err(refuse(format!(
+            "the engine has no float fallback; these nodes are not int8: {}",
+            qg.float_summary()
+        )));
+    }
+    let g: &GraphProto = float
+        .graph
+        .as_ref()
+        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+    let ix = GraphIndex::new(g);
+    let shapes = crate::shapes::infer(&prost::Message::encode_to_vec(float), shape)?;
+    // Tensors: the input and every op output.
+    let mut names: Vec<String> = vec![qg.input.clone()];
+    names.extend(qg.ops.iter().map(|o| o.output().to_string()));
+    let index: HashMap<&str, u16> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u16))
+        .collect();
+    let dims = |t: &str| -> Result<[usize; 3], ConvertError> {
+        let d = shapes.get(t).ok_or_else(|| ConvertError::Tensor {
+            tensor: t.into(),
+            what: "no shape".into(),
+        })?;
+        match d.as_slice() {
+            [1, c, h, w] => Ok([*c, *h, *w]),
+            [1, c] => Ok([*c, 1, 1]),
+            [1, c, 1] => Ok([*c, 1, 1]),
+            other => Err(refuse(format!(
+                "tensor `{t}` has shape {other:?}; the engine takes batch-1 CHW or vectors"
+            ))),
+        }
+    };
+    let q = |t: &str| -> Result<TensorQuant, ConvertError> {
+        qp.tensors
+            .get(t)
+            .copied()
+            .ok_or_else(|| ConvertError::Tensor {
+                tensor: t.into(),
+                what: "not quantized".into(),
+            })
+    };
+    let tid = |t: &str| -> Result<u16, ConvertError> {
+        index
+            .get(t)
+            .copied()
+            .ok_or_else(|| refuse(format!("tensor `{t}` is produced by no exported op")))
+    };
+    // Lifetimes, with aliases sharing one buffer.
+    let mut group: Vec<usize> = (0..names.len()).collect();
+    for op in &qg.ops {
+        if let QOp::PassThrough {
+            kind,
+            input,
+            output,
+            ..
+        } = op
+        {
+            if !matches!(kind.as_str(), "Pad" | "MaxPool") {
+                let (a, b) = (tid(input)? as usize, tid(output)? as usize);
+                group[b] = group[a];
+            }
+        }
+    }
+    let mut first = vec![i64::MAX; names.len()];
+    let mut last = vec![i64::MIN; names.len()];
+    first[0] = -1;
+    for (k, op) in qg.ops.iter().enumerate() {
+        let o = group[tid(op.output())? as usize];
+        first[o] = first[o].min(k as i64);
+        for i in op.inputs() {
+            let gi = group[tid(i)? as usize];
+            last[gi] = last[gi].max(k as i64);
+        }
+    }
+    let out_group = group[tid(&qg.output)? as usize];
+    last[out_group] = i64::MAX;
+    let sizes: Vec<usize> = names
+        .iter()
+        .map(|n| dims(n).map(|d| d.iter().product()))
+        .collect::<Result<_, _>>()?;
+    let roots: Vec<usize> = (0..names.len()).filter(|&i| group[i] == i).collect();
+    let buffers: Vec<plan::Buffer> = roots
+        .iter()
+        .map(|&r| plan::Buffer {
+            size: sizes[r],
+            first: first[r],
+            last: last[r].max(first[r]),
+        })
+        .collect();
+    let (offs, peak) = plan::place(&buffers, 4);
+    let lower = plan::lower_bound(&buffers);
+    let offset_of: HashMap<usize, usize> = roots.iter().zip(&offs).map(|(&r, &o)| (r, o)).collect();
+    let mut w = Writer::default();
+    for (i, n) in names.iter().enumerate() {
+        let d = dims(n)?;
+        let tq = q(n)?;
+        w.tensors.extend((d[0] as u16).to_le_bytes());
+        w.tensors.extend((d[1] as u16).to_le_bytes());
+        w.tensors.extend((d[2] as u16).to_le_bytes());
+        w.tensors.extend(0u16.to_le_bytes());
+        w.tensors
+            .extend((offset_of[&group[i]] as u32).to_le_bytes());
+        w.tensors.push(tq.zero_point as u8);
+        w.tensors.extend([0u8; 3]);
+        w.n_tensors += 1;
+    }
+    let mut scratch = 0usize;
+    let mut weight_bytes = 0usize;
+    for op in &qg.ops {
+        match op {
+            QOp::Conv {
+                nodes,
+                input,
+                output,
+                weight,
+                geom,
+                fused,
+                ..
+            } => {
+                let wq = &qp.weights[weight];
+                let (xq, yq) = (q(qg.root(input))?, q(output)?);
+                let bias = &qp.biases[&nodes[0]];
+                let cout = wq.dims[0];
+                let per = wq.data.len() / cout;
+                let (mut b, mut m, mut s) = (Vec::new(), Vec::new(), Vec::new());
+                for o in 0..cout {
+                    let bq =
+                        round_half_away(bias[o] as f64 / (xq.scale as f64 * wq.scales[o] as f64))
+                            as i64;
+                    let wsum: i64 = wq.data[o * per..(o + 1) * per]
+                        .iter()
+                        .map(|&v| v as i64)
+                        .sum();
+                    b.push(
+                        (bq - xq.zero_point as i64 * wsum).clamp(i32::MIN as i64, i32::MAX as i64)
+                            as i32,
+                    );
+                    let (mm, ss) =
+                        mult_shift(xq.scale as f64 * wq.scales[o] as f64 / yq.scale as f64);
+                    m.push(mm);
+                    s.push(ss);
+                }
+                let wo = w.data_aligned(&wq.data.iter().map(|&v| v as u8).collect::<Vec<_>>(), 16);
+                weight_bytes += wq.data.len();
+                let (bo, mo, so) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
+                let ConvGeom {
+                    kernel,
+                    strides,
+                    pads,
+                    dilations,
+                    group: groups,
+                } = geom.clone();
+                if dilations != [1, 1] {
+                    return Err(refuse(format!("conv `{}` is dilated", nodes[0])));
+                }
+                let cin_g = wq.dims[1];
+                scratch = scratch.max(cin_g * kernel[0] * kernel[1]);
+                let act = act_range(*fused, &yq);
+                let mut body = Vec::new();
+                body.extend(tid(input)?.to_le_bytes());
+                body.extend(tid(output)?.to_le_bytes());
+                body.extend((groups as u16).to_le_bytes());
+                body.extend([
+                    kernel[0] as u8,
+                    kernel[1] as u8,
+                    strides[0] as u8,
+                    strides[1] as u8,
+                ]);
+                body.extend([pads[0] as u8, pads[1] as u8, pads[2] as u8, pads[3] as u8]);
+                body.extend([act[0] as u8, act[1] as u8]);
+                for off in [wo, bo, mo, so] {
+                    body.extend(off.to_le_bytes());
+                }
+                w.op(1, body);
+            }
+            QOp::Gemm {
+                nodes,
+                input,
+                output,
+                weight,
+                trans_b,
+                fused,
+                ..
+            } => {
+                let wq = &qp.weights[weight];
+                let (xq, yq) = (q(qg.root(input))?, q(output)?);
+                let bias = &qp.biases[&nodes[0]];
+                let (n, k) = if *trans_b {
+                    (wq.dims[0], wq.dims[1])
+                } else {
+                    (wq.dims[1], wq.dims[0])
+                };
+                let at = |o: usize, i: usize| {
+                    if *trans_b {
+                        wq.data[o * k + i]
+                    } else {
+                        wq.data[i * n + o]
+                    }
+                };
+                let rows: Vec<u8> = (0..n)
+                    .flat_map(|o| (0..k).map(move |i| at(o, i) as u8))
+                    .collect();
+                let (mut b, mut m, mut s) = (Vec::new(), Vec::new(), Vec::new());
+                for o in 0..n {
+                    let bq =
+                        round_half_away(bias[o] as f64 / (xq.scale as f64 * wq.scales[o] as f64))
+                            as i64;
+                    let wsum: i64 = (0..k).map(|i| at(o, i) as i64).sum();
+                    b.push(
+                        (bq - xq.zero_point as i64 * wsum).clamp(i32::MIN as i64, i32::MAX as i64)
+                            as i32,
+                    );
+                    let (mm, ss) =
+                        mult_shift(xq.scale as f64 * wq.scales[o] as f64 / yq.scale as f64);
+                    m.push(mm);
+                    s.push(ss);
+                }
+                let wo = w.data_aligned(&rows, 16);
+                weight_bytes += rows.len();
+                let (bo, mo, so) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
+                let act = act_range(*fused, &yq);
+                let mut body = Vec::new();
+                body.extend(tid(input)?.to_le_bytes());
+                body.extend(tid(output)?.to_le_bytes());
+                body.extend([act[0] as u8, act[1] as u8]);
+                for off in [wo, bo, mo, so] {
+                    body.extend(off.to_le_bytes());
+                }
+                w.op(6, body);
+            }
+            QOp::Add {
+                inputs,
+                output,
+                fused,
+                ..
+            } => {
+                let (qa, qb, qy) = (q(qg.root(&inputs[0]))?, q(qg.root(&inputs[1]))?, q(output)?);
+                let twice = 2.0 * (qa.scale.max(qb.scale) as f64);
+                let ls = 20u8;
+                let ma = mult_shift(qa.scale as f64 / twice);
+                let mb = mult_shift(qb.scale as f64 / twice);
+                let mo = mult_shift(twice / ((1u64 << ls) as f64 * qy.scale as f64));
+                let act = act_range(*fused, &qy);
+                let mut body = Vec::new();
+                body.extend(tid(&inputs[0])?.to_le_bytes());
+                body.extend(tid(&inputs[1])?.to_le_bytes());
+                body.extend(tid(output)?.to_le_bytes());
+                body.extend([ls, act[0] as u8, act[1] as u8]);
+                for (mm, ss) in [ma, mb, mo] {
+                    body.extend(mm.to_le_bytes());
+                    body.extend(ss.to_le_bytes());
+                }
+                w.op(5, body);
+            }
+            QOp::Lut {
+                kind,
+                input,
+                output,
+                ..
+            } => {
+                let table = lut(|x| kind.eval(x), &q(qg.root(input))?, &q(output)?);
+                let off = w.data_aligned(&table, 4);
+                let mut body = Vec::new();
+                body.extend(tid(input)?.to_le_bytes());
+                body.extend(tid(output)?.to_le_bytes());
+                body.extend(off.to_le_bytes());
+                w.op(7, body);
+            }
+            QOp::Clamp {
+                input,
+                output,
+                fused,
+                ..
+            } => {
+                let (lo, hi) = match fused {
+                    Fused::Relu => (0.0, f32::MAX),
+                    Fused::Clip(lo, hi) => (*lo, *hi),
+                    Fused::None => (f32::MIN, f32::MAX),
+                };
+                let table = lut(
+                    |x| x.clamp(lo as f64, hi as f64),
+                    &q(qg.root(input))?,
+                    &q(output)?,
+                );
+                let off = w.data_aligned(&table, 4);
+                let mut body = Vec::new();
+                body.extend(tid(input)?.to_le_bytes());
+                body.extend(tid(output)?.to_le_bytes());
+                body.extend(off.to_le_bytes());
+                w.op(7, body);
+            }
+            QOp::GlobalAveragePool { input, output, .. } => {
+                let (qx, qy) = (q(qg.root(input))?, q(output)?);
+                let [_, h, wd] = dims(input)?;
+                let (mm, ss) = mult_shift(qx.scale as f64 / ((h * wd) as f64 * qy.scale as f64));
+                let mut body = Vec::new();
+                body.extend(tid(input)?.to_le_bytes());
+                body.extend(tid(output)?.to_le_bytes());
+                body.extend(mm.to_le_bytes());
+                body.extend(ss.to_le_bytes());
+                w.op(4, body);
+            }
+            QOp::PassThrough {
+                nodes,
+                kind,
+                input,
+                output,
+            } => {
+                let n = g
+                    .node
+                    .iter()
+                    .find(|n| node_label(n) == nodes[0])
+                    .ok_or_else(|| ConvertError::Graph(format!("node `{}` vanished", nodes[0])))?;
+                let mut body = Vec::new();
+                body.extend(tid(input)?.to_le_bytes());
+                body.extend(tid(output)?.to_le_bytes());
+                match kind.as_str() {
+                    "Pad" => {
+                        let mode = match attr::string(n, "mode").as_deref() {
+                            Some("reflect") => 1u8,
+                            Some("edge") => 2,
+                            _ => 0,
+                        };
+                        let pads = n
+                            .input
+                            .get(1)
+                            .and_then(|p| ix.const_value(g, p, base).ok().flatten())
+                            .and_then(|t| t.as_i64().map(<[i64]>::to_vec));
+                        let p = match pads.as_deref() {
+                            Some([0, 0, t, l, 0, 0, b, r])
+                                if [*t, *l, *b, *r].iter().all(|&v| (0..=255).contains(&v)) =>
+                            {
+                                [*t as u8, *l as u8, *b as u8, *r as u8]
+                            }
+                            other => {
+                                return Err(refuse(format!(
+                                    "Pad `{}` with pads {other:?}",
+                                    nodes[0]
+                                )))
+                            }
+                        };
+                        body.push(mode);
+                        body.extend(p);
+                        w.op(2, body);
+                    }
+                    "MaxPool" => {
+                        let geom = ConvGeom::of(n, None)
+                            .map_err(|e| refuse(format!("MaxPool `{}`: {e}", nodes[0])))?;
+                        body.extend([
+                            geom.kernel[0] as u8,
+                            geom.kernel[1] as u8,
+                            geom.strides[0] as u8,
+                            geom.strides[1] as u8,
+                        ]);
+                        body.extend([
+                            geom.pads[0] as u8,
+                            geom.pads[1] as u8,
+                            geom.pads[2] as u8,
+                            geom.pads[3] as u8,
+                        ]);
+                        w.op(3, body);
+                    }
+                    _ => w.op(8, body),
+                }
+            }
+        }
+    }
+    // Assemble: header, tensors, ops, data (16-byte aligned).
+    let t_off = HEADER_LEN;
+    let o_off = t_off + w.tensors.len();
+    let mut d_off = o_off + w.ops.len();
+    let pad = (16 - d_off % 16) % 16;
+    d_off += pad;
+    let scratch = scratch.div_ceil(4) * 4;
+    let arena = peak + scratch;
+    let (qi, qo) = (q(&qg.input)?, q(&qg.output)?);
+    let mut body = Vec::new();
+    body.extend(&w.tensors);
+    body.extend(&w.ops);
+    body.extend(std::iter::repeat_n(0u8, pad));
+    body.extend(&w.data);
+    let total = HEADER_LEN + body.len();
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.extend(MAGIC);
+    h.extend(VERSION.to_le_bytes());
+    h.extend((HEADER_LEN as u16).to_le_bytes());
+    h.extend((total as u32).to_le_bytes());
+    h.extend(crc32(&body).to_le_bytes());
+    h.extend((arena as u32).to_le_bytes());
+    h.extend(w.n_tensors.to_le_bytes());
+    h.extend(w.n_ops.to_le_bytes());
+    h.extend((t_off as u32).to_le_bytes());
+    h.extend((o_off as u32).to_le_bytes());
+    h.extend((d_off as u32).to_le_bytes());
+    h.extend((w.data.len() as u32).to_le_bytes());
+    h.extend(0u16.to_le_bytes());
+    h.extend(tid(&qg.output)?.to_le_bytes());
+    h.extend(qi.scale.to_le_bytes());
+    h.extend((qi.zero_point as i32).to_le_bytes());
+    h.extend(qo.scale.to_le_bytes());
+    h.extend((qo.zero_point as i32).to_le_bytes());
+    h.extend((scratch as u32).to_le_bytes());
+    debug_assert_eq!(h.len(), HEADER_LEN);
+    h.extend(body);
+    let info = NqmInfo {
+        size: h.len(),
+        arena_size: arena,
+        activation_peak: peak,
+        lower_bound: lower,
+        scratch,
+        ops: w.n_ops as usize,
+        weight_bytes,
+    };
+    Ok((h, info))
+}
+
+/// `table[q + 128] = quantize_out(f(dequantize_in(q)))`: exact for int8 input.
+pub fn lut(f: impl Fn(f64) -> f64, qi: &TensorQuant, qo: &TensorQuant) -> Vec<u8> {
+    (-128i32..=127)
+        .map(|v| {
+            let x = (v - qi.zero_point as i32) as f64 * qi.scale as f64;
+            let y = f(x);
+            ((round_half_away(y / qo.scale as f64) + qo.zero_point as f64).clamp(-128.0, 127.0)
+                as i8) as u8
+        })
+        .collect()
+}
+
+/// How a blob compares with the QDQ model it was made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct NqmCheck {
+    /// Inputs compared.
+    pub samples: usize,
+    /// Fraction whose top-1 class agrees.
+    pub top1_agreement: f64,
+    /// Largest |Δ| of an output code, in LSB of the output scale.
+    pub max_lsb: i32,
+    /// Mean |Δ| over all output codes, in LSB.
+    pub mean_lsb: f64,
+    /// The bound the check enforces.
+    pub bound_lsb: i32,
+}
+
+/// The per-logit bound [`verify`] enforces, in output LSB.
+pub const LSB_BOUND: i32 = 4;
+
+/// Run `blob` through the host build of the firmware engine and the QDQ model
+/// through tract on the same (preprocessed, float) inputs; compare output codes.
+pub fn verify(
+    blob: &[u8],
+    qdq: &ModelProto,
+    inputs: &[Vec<f32>],
+    shape: &[usize],
+) -> Result<NqmCheck, ConvertError> {
+    use nyquist_firmware::Model;
+    use rayon::prelude::*;
+    let m = Model::from_bytes(blob)
+        .map_err(|e| ConvertError::Usage(format!("exported blob does not load: {e}")))?;
+    let engine = nyquist_runtime::Engine::from_onnx_bytes(
+        &prost::Message::encode_to_vec(qdq),
+        Path::new("<qdq>"),
+        shape,
+    )
+    .map_err(|e| ConvertError::Tract(e.to_string()))?;
+    let (si, zi, so, zo) = (
+        m.input_scale,
+        m.input_zero_point,
+        m.output_scale,
+        m.output_zero_point,
+    );
+    let results: Vec<(Vec<i8>, Vec<i32>)> = inputs
+        .par_iter()
+        .map(|x| {
+            let xq: Vec<i8> = x
+                .iter()
+                .map(|&v| ((v / si).round() as i32 + zi).clamp(-128, 127) as i8)
+                .collect();
+            let mut arena = vec![0i8; m.arena_size];
+            let mut out = vec![0i8; m.output.len()];
+            m.run(&mut arena, &xq, &mut out)
+                .map_err(|e| ConvertError::Usage(format!("firmware engine: {e}")))?;
+            let f = engine
+                .run(x)
+                .map_err(|e| ConvertError::Tract(e.to_string()))?;
+            let codes: Vec<i32> = f[0]
+                .data
+                .iter()
+                .map(|&v| (v / so).round() as i32 + zo)
+                .collect();
+            Ok((out, codes))
+        })
+        .collect::<Result<_, ConvertError>>()?;
+    let argmax_i = |v: &[i32]| {
+        v.iter()
+            .enumerate()
+            .max_by_key(|(i, x)| (**x, std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+    };
+    let mut agree = 0;
+    let (mut max, mut sum, mut n) = (0i32, 0i64, 0usize);
+    for (a, b) in &results {
+        let a32: Vec<i32> = a.iter().map(|&v| v as i32).collect();
+        if argmax_i(&a32) == argmax_i(b) {
+            agree += 1;
+        }
+        for (x, y) in a32.iter().zip(b) {
+            let d = (x - y).abs();
+            max = max.max(d);
+            sum += d as i64;
+            n += 1;
+        }
+    }
+    Ok(NqmCheck {
+        samples: results.len(),
+        top1_agreement: agree as f64 / results.len().max(1) as f64,
+        max_lsb: max,
+        mean_lsb: sum as f64 / n.max(1) as f64,
+        bound_lsb: LSB_BOUND,
+    })
+}

@@ -1,0 +1,126 @@
+//! The int8 arithmetic of DESIGN.md, TFLite / CMSIS-NN compatible, written once:
+//! the converter computes multipliers with [`quantize_multiplier`], the engine
+//! requantizes with [`multiply_by_quantized_multiplier`], and the tests compare
+//! both with real arithmetic.
+//!
+//! `y_q = clamp(z_y + MBQM(acc, M0, shift))` with `s_x·s_w/s_y = M0·2^shift / 2^31`.
+
+/// `round(a·b / 2^31)` with TFLite's rounding (ties away from zero), saturating
+/// the one overflowing case `i32::MIN · i32::MIN`.
+#[inline]
+pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `x / 2^exponent` rounded to nearest, ties away from zero (gemmlowp).
+#[inline]
+pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
+    debug_assert!((0..=31).contains(&exponent));
+    let mask = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> exponent) + i32::from(remainder > threshold)
+}
+
+/// TFLite's `MultiplyByQuantizedMultiplier`: `x · M0 · 2^shift / 2^31`, rounded.
+#[inline]
+pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = shift.max(0);
+    let right = (-shift).max(0);
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), multiplier),
+        right,
+    )
+}
+
+/// Split a positive real multiplier into a Q31 `M0` in [2^30, 2^31) and a shift
+/// (`m = M0 · 2^shift / 2^31`). `m = 0` gives `(0, 0)`; tiny multipliers flush
+/// to zero, huge ones saturate.
+pub fn quantize_multiplier(m: f64) -> (i32, i32) {
+    if m <= 0.0 || !m.is_finite() {
+        return (0, 0);
+    }
+    // frexp: m = q · 2^e with q in [0.5, 1).
+    let mut e = 0i32;
+    let mut q = m;
+    while q >= 1.0 {
+        q /= 2.0;
+        e += 1;
+    }
+    while q < 0.5 {
+        q *= 2.0;
+        e -= 1;
+    }
+    let mut q_fixed = round_half_away(q * (1u64 << 31) as f64) as i64;
+    if q_fixed == 1i64 << 31 {
+        q_fixed /= 2;
+        e += 1;
+    }
+    if e < -31 {
+        return (0, 0);
+    }
+    if e > 30 {
+        return (i32::MAX, 30);
+    }
+    (q_fixed as i32, e)
+}
+
+/// Round half away from zero (C's `round`), without `std`.
+pub fn round_half_away(x: f64) -> f64 {
+    let t = x as i64 as f64; // truncation toward zero
+    let f = x - t;
+    if f >= 0.5 {
+        t + 1.0
+    } else if f <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// Requantize an accumulator: `clamp(z + MBQM(acc), lo, hi)`.
+#[inline]
+pub fn requantize(acc: i32, multiplier: i32, shift: i32, zero_point: i32, lo: i8, hi: i8) -> i8 {
+    (multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point)
+        .clamp(lo as i32, hi as i32) as i8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_values_from_gemmlowp() {
+        assert_eq!(rounding_divide_by_pot(5, 1), 3); // 2.5 → 3
+        assert_eq!(rounding_divide_by_pot(-5, 1), -3); // -2.5 → -3
+        assert_eq!(rounding_divide_by_pot(7, 2), 2); // 1.75 → 2
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
+        assert_eq!(quantize_multiplier(0.5), (1 << 30, 0));
+        assert_eq!(quantize_multiplier(1.0), (1 << 30, 1));
+        assert_eq!(quantize_multiplier(0.0), (0, 0));
+    }
+
+    proptest! {
+        /// MBQM(x, quantize_multiplier(m)) is x·m rounded, within one unit.
+        #[test]
+        fn mbqm_matches_real_multiplication(x in -(1i32 << 24)..(1i32 << 24), m in 1e-6f64..8.0) {
+            let (q, s) = quantize_multiplier(m);
+            let got = multiply_by_quantized_multiplier(x, q, s) as f64;
+            let want = x as f64 * m;
+            prop_assert!((got - want).abs() <= 1.0 + want.abs() * 1e-8, "x={} m={} got={} want={}", x, m, got, want);
+        }
+    }
+}

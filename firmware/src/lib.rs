@@ -1,0 +1,27 @@
+//! # nyquist-firmware
+//!
+//! A `no_std`, allocation-free int8 engine for `.nqm` blobs: the last stage of
+//! Nyquist's data flow, on Cortex-M microcontrollers (and, with the same code,
+//! on the host, where the converter uses it to check every blob it writes).
+//!
+//! ```text
+//! model.nqm (flash) ─ Model::from_bytes (validates everything) ─ Model::run(arena, input, output)
+//! ```
+//!
+//! * [`arith`]: the int8 requantization arithmetic (TFLite / CMSIS-NN compatible);
+//! * [`blob`]: the `.nqm` format and its validation;
+//! * [`engine`]: the ops (conv of any kernel / stride / padding / groups, pad,
+//!   max / global average pool, add, fully connected, lookup tables);
+//! * [`kernels`]: the int8 dot product — scalar, Cortex-M DSP, Helium, NEON.
+#![no_std]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod arith;
+pub mod blob;
+pub mod crc;
+pub mod engine;
+pub mod kernels;
+
+pub use blob::{Error, Model, Op, OpKind, Tensor};
+pub use engine::Event;
