@@ -526,9 +526,33 @@ impl<'a> Model<'a> {
         })
     }
 
+    /// All shifts of a per-channel table in [−31, 30], multipliers non-negative.
+    fn check_requant(&self, c: &Consts) -> bool {
+        let ok_shift = self
+            .data(&c.shift)
+            .chunks_exact(4)
+            .all(|b| (-31..=30).contains(&i32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        let ok_mult = self
+            .data(&c.mult)
+            .chunks_exact(4)
+            .all(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) >= 0);
+        ok_shift && ok_mult
+    }
+
     /// Decode and validate one op (shapes, ranges, no in-place aliasing).
     fn check_op(&self, i: u16, op: &Op) -> Result<(), Error> {
         let bad = Error::BadOp(i);
+        let requant_ok = |m: &[i32; 2]| m[0] >= 0 && (-31..=30).contains(&m[1]);
+        match op {
+            Op::Conv { consts, .. } | Op::FullyConnected { consts, .. }
+                if !self.check_requant(consts) =>
+            {
+                return Err(bad)
+            }
+            Op::GlobalAvgPool { mult, .. } if !requant_ok(mult) => return Err(bad),
+            Op::Add { mult, .. } if !mult.iter().all(requant_ok) => return Err(bad),
+            _ => {}
+        }
         let t = |k: u16| self.tensor(k).map_err(|_| bad);
         match op {
             Op::Conv {
@@ -641,7 +665,7 @@ impl<'a> Model<'a> {
                 let same = |p: Tensor, q: Tensor| p.c == q.c && p.h == q.h && p.w == q.w;
                 if !same(a, y)
                     || !same(b, y)
-                    || *left_shift > 24
+                    || *left_shift > 20
                     || !disjoint(&a.range(), &y.range())
                     || !disjoint(&b.range(), &y.range())
                 {

@@ -19,6 +19,7 @@
 
 pub mod arith;
 pub mod blob;
+pub mod camera;
 pub mod crc;
 pub mod engine;
 pub mod kernels;

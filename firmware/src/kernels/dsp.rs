@@ -39,5 +39,5 @@ pub fn dot(x: &[i8], w: &[i8]) -> i32 {
             );
         }
     }
-    acc + super::scalar::dot(&x[body..n], &w[body..n])
+    acc.wrapping_add(super::scalar::dot(&x[body..n], &w[body..n]))
 }

@@ -32,5 +32,5 @@ pub fn dot(x: &[i8], w: &[i8]) -> i32 {
         }
     }
     let done = blocks * 16;
-    acc + super::scalar::dot(&x[done..n], &w[done..n])
+    acc.wrapping_add(super::scalar::dot(&x[done..n], &w[done..n]))
 }

