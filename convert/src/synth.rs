@@ -50,6 +50,9 @@ pub struct ResNetSpec {
     pub gelu: bool,
     /// Keep BatchNormalization nodes (else BN is folded, as the exporter does).
     pub explicit_bn: bool,
+    /// Classifier on the flattened last feature map (`Flatten → Gemm`, as small
+    /// LeNet-style heads do) instead of `GlobalAveragePool → Flatten → Gemm`.
+    pub flatten_head: bool,
     /// Weight seed.
     pub seed: u64,
 }
@@ -66,6 +69,7 @@ impl ResNetSpec {
             imagenet_stem: false,
             gelu: family == Family::BlurAfterConv,
             explicit_bn: false,
+            flatten_head: false,
             seed: 7,
         }
     }
@@ -81,6 +85,7 @@ impl ResNetSpec {
             imagenet_stem: true,
             gelu: false,
             explicit_bn: false,
+            flatten_head: false,
             seed: 0,
         }
     }
@@ -384,10 +389,15 @@ pub fn resnet(spec: &ResNetSpec) -> Model {
             cin = cout;
         }
     }
-    let p = b.op("GlobalAveragePool", &[&x], vec![]);
+    let (p, k) = if spec.flatten_head {
+        let side = spec.size.div_ceil(if spec.imagenet_stem { 32 } else { 8 });
+        (x, cin * side * side)
+    } else {
+        (b.op("GlobalAveragePool", &[&x], vec![]), cin)
+    };
     let f = b.op("Flatten", &[&p], vec![make_int("axis", 1)]);
-    let fw = b.randn(spec.classes * cin, (1.0 / cin as f32).sqrt());
-    let fw = b.init("fc_w", Tensor::f32(vec![spec.classes, cin], fw));
+    let fw = b.randn(spec.classes * k, (1.0 / k as f32).sqrt());
+    let fw = b.init("fc_w", Tensor::f32(vec![spec.classes, k], fw));
     let fb = b.init(
         "fc_b",
         Tensor::f32(vec![spec.classes], vec![0.0; spec.classes]),

@@ -65,6 +65,14 @@ fn blobs_of_every_family_reproduce_their_qdq_model() {
             ..ResNetSpec::tiny(Family::TimmResnetBlur)
         },
         ResNetSpec::tiny(Family::ComposerBlurConv),
+        // A classifier on the flattened 2×2×16 feature map of a 3-channel input:
+        // the exporter must reorder the Gemm columns from ONNX's CHW flatten to
+        // the engine's HWC bytes (a wrong order shows as tens of LSB).
+        ResNetSpec {
+            in_channels: 3,
+            flatten_head: true,
+            ..ResNetSpec::tiny(Family::Plain)
+        },
     ];
     for spec in specs {
         let (blob, q, shape) = blob_for(&spec);

@@ -5,16 +5,21 @@
 //!
 //! `y_q = clamp(z_y + MBQM(acc, M0, shift))` with `s_x·s_w/s_y = M0·2^shift / 2^31`.
 
-/// `round(a·b / 2^31)` with TFLite's rounding (ties away from zero), saturating
-/// the one overflowing case `i32::MIN · i32::MIN`.
+/// `round(a·b / 2^31)`, saturating the one overflowing case `i32::MIN · i32::MIN`
+/// (gemmlowp's `SaturatingRoundingDoublingHighMul`).
+///
+/// gemmlowp adds a nudge of `2^30` for non-negative products and `1 − 2^30` for
+/// negative ones, then divides by `2^31` truncating toward zero. For negative
+/// `v = ab + 1 − 2^30`, truncation is `⌈v / 2^31⌉ = ⌊(ab + 2^30) / 2^31⌋`, the same
+/// expression as the non-negative case: ties round *up* (toward +∞) in both, so the
+/// whole function is one add and an arithmetic shift — and exactly what Helium's
+/// `VQRDMULH.S32` computes. [`tests`] check it against the two-branch original.
 #[inline]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    let ab = a as i64 * b as i64;
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    ((ab + nudge) / (1i64 << 31)) as i32
+    ((a as i64 * b as i64 + (1 << 30)) >> 31) as i32
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero (gemmlowp).
@@ -86,14 +91,47 @@ pub fn round_half_away(x: f64) -> f64 {
 /// Requantize an accumulator: `clamp(z + MBQM(acc), lo, hi)`.
 #[inline]
 pub fn requantize(acc: i32, multiplier: i32, shift: i32, zero_point: i32, lo: i8, hi: i8) -> i8 {
-    (multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point)
-        .clamp(lo as i32, hi as i32) as i8
+    // max-then-min rather than `clamp`, which panics on lo > hi (blobs are
+    // validated against that; this keeps the function total anyway).
+    (multiply_by_quantized_multiplier(acc, multiplier, shift).wrapping_add(zero_point))
+        .max(lo as i32)
+        .min(hi as i32) as i8
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// gemmlowp's two-branch formulation, for the equivalence test.
+    fn srdhm_gemmlowp(a: i32, b: i32) -> i32 {
+        if a == i32::MIN && b == i32::MIN {
+            return i32::MAX;
+        }
+        let ab = a as i64 * b as i64;
+        let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+        ((ab + nudge) / (1i64 << 31)) as i32
+    }
+
+    #[test]
+    fn srdhm_ties_and_extremes_match_gemmlowp() {
+        for (a, b) in [
+            (-(1 << 30), 1),
+            (1 << 30, 1),
+            (-3 << 29, 2),
+            (i32::MIN, i32::MAX),
+            (i32::MAX, i32::MAX),
+            (i32::MIN, 1 << 30),
+            (-1, 1),
+            (0, i32::MIN),
+        ] {
+            assert_eq!(
+                saturating_rounding_doubling_high_mul(a, b),
+                srdhm_gemmlowp(a, b),
+                "{a} {b}"
+            );
+        }
+    }
 
     #[test]
     fn known_values_from_gemmlowp() {
@@ -114,6 +152,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn srdhm_matches_gemmlowp(a in any::<i32>(), b in any::<i32>()) {
+            prop_assert_eq!(saturating_rounding_doubling_high_mul(a, b), srdhm_gemmlowp(a, b));
+        }
+
         /// MBQM(x, quantize_multiplier(m)) is x·m rounded, within one unit.
         #[test]
         fn mbqm_matches_real_multiplication(x in -(1i32 << 24)..(1i32 << 24), m in 1e-6f64..8.0) {

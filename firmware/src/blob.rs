@@ -4,11 +4,16 @@
 //! header (64 B)   magic "NQMB", version, lengths, CRC-32 of everything after the
 //!                 header, arena and scratch sizes, section offsets, input/output
 //!                 tensors and their scale / zero point
-//! tensors         16 B each: C, H, W, arena offset, zero point (batch 1, int8, CHW)
+//! tensors         16 B each: C, H, W, arena offset, zero point (batch 1, int8,
+//!                 stored HWC — channels last, as CMSIS-NN and TFLite Micro)
 //! ops             records: kind u8, 0, length u16, then the op's fields
 //! data            int8 weights (16-byte aligned), int32 folded biases,
 //!                 multipliers and shifts, 256-entry LUTs
 //! ```
+//!
+//! Version 2 stores activations HWC and conv weights `[cout][kh][kw][cin/groups]`
+//! (OHWI; depthwise `[kh][kw][c]`), so an im2col patch is `kh·kw` contiguous channel runs and a 1×1 conv
+//! reads a pixel's channels in place; version 1 (CHW / OIHW) is refused.
 //!
 //! [`Model::from_bytes`] checks everything an op will touch — every offset, every
 //! shape relation, that an op never writes a tensor it reads — so running a
@@ -21,7 +26,7 @@ use crate::crc::crc32;
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"NQMB";
 /// The version this engine reads and the converter writes.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Header size.
 pub const HEADER_LEN: usize = 64;
 /// Tensor record size.
@@ -29,6 +34,7 @@ pub const TENSOR_LEN: usize = 16;
 
 /// Why a blob was refused, or a run could not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error {
     /// Shorter than its header or than `total_len` says.
     Truncated,
@@ -92,6 +98,11 @@ impl core::fmt::Display for Error {
             }
         }
     }
+}
+
+/// View int8 codes stored as bytes (zero-copy).
+pub fn as_i8(b: &[u8]) -> &[i8] {
+    bytemuck::cast_slice(b)
 }
 
 /// A little-endian reader over a byte slice that never panics.
@@ -211,7 +222,8 @@ impl OpKind {
 /// Conv / FC constants: ranges in the data section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consts {
-    /// int8 weights `[cout][cin/groups][kh][kw]`.
+    /// int8 weights `[cout][kh][kw][cin/groups]`; depthwise convs (`groups = cin =
+    /// cout`) `[kh][kw][cout]`; fully connected `[out][in]`.
     pub weights: Range<usize>,
     /// int32 biases with `−z_x·Σw` folded in.
     pub bias: Range<usize>,
@@ -329,7 +341,8 @@ pub struct Model<'a> {
     n_ops: u16,
     /// Arena bytes needed (scratch included).
     pub arena_size: usize,
-    /// Scratch bytes at the end of the arena (conv patches).
+    /// Scratch bytes at the end of the arena (conv patches, Add tables; see
+    /// [`conv_scratch`], [`ADD_SCRATCH`]).
     pub scratch_len: usize,
     /// The input tensor.
     pub input: Tensor,
@@ -350,6 +363,25 @@ fn section(blob: &[u8], off: u32, len: usize) -> Result<&[u8], Error> {
     blob.get(off..off.checked_add(len).ok_or(Error::OutOfBounds)?)
         .ok_or(Error::OutOfBounds)
 }
+
+/// Scratch bytes a conv needs: two im2col patches (the engine computes output
+/// pixels in pairs, see [`crate::kernels::dot_2x2`]); none for a depthwise conv
+/// (computed in place) or an unpadded 1×1 conv with one group (a pixel's
+/// channels are already a contiguous patch).
+pub fn conv_scratch(cin: u16, cout: u16, groups: u16, k: [u8; 2], pad: [u8; 4]) -> usize {
+    let depthwise = groups == cin && cout == cin;
+    let pointwise = k == [1, 1] && pad == [0; 4] && groups == 1;
+    if depthwise || pointwise || groups == 0 {
+        0
+    } else {
+        2 * (cin / groups) as usize * k[0] as usize * k[1] as usize
+    }
+}
+
+/// Scratch bytes that let a residual Add use two 256-entry rescale tables (one
+/// per input, plus alignment) instead of two requantizations per element; with
+/// less scratch the engine computes them per element, with the same result.
+pub const ADD_SCRATCH: usize = 2 * 256 * 4 + 4;
 
 fn disjoint(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.end <= b.start || b.end <= a.start
@@ -543,6 +575,13 @@ impl<'a> Model<'a> {
     fn check_op(&self, i: u16, op: &Op) -> Result<(), Error> {
         let bad = Error::BadOp(i);
         let requant_ok = |m: &[i32; 2]| m[0] >= 0 && (-31..=30).contains(&m[1]);
+        let act = match op {
+            Op::Conv { act, .. } | Op::Add { act, .. } | Op::FullyConnected { act, .. } => *act,
+            _ => [i8::MIN, i8::MAX],
+        };
+        if act[0] > act[1] {
+            return Err(bad);
+        }
         match op {
             Op::Conv { consts, .. } | Op::FullyConnected { consts, .. }
                 if !self.check_requant(consts) =>
@@ -591,7 +630,7 @@ impl<'a> Model<'a> {
                 if oh != y.h as usize
                     || ow != y.w as usize
                     || consts.weights.len() != y.c as usize * patch
-                    || patch > self.scratch_len
+                    || conv_scratch(x.c, y.c, *groups, *k, *pad) > self.scratch_len
                     || !disjoint(&x.range(), &y.range())
                 {
                     return Err(bad);

@@ -12,10 +12,14 @@
 //! * [`blob`]: the `.nqm` format and its validation;
 //! * [`engine`]: the ops (conv of any kernel / stride / padding / groups, pad,
 //!   max / global average pool, add, fully connected, lookup tables);
-//! * [`kernels`]: the int8 dot product — scalar, Cortex-M DSP, Helium, NEON.
+//! * [`kernels`]: the int8 dot product and its 2×2 block — scalar, Cortex-M DSP, Helium, NEON;
+//! * [`layout`]: activations are HWC (channels last); CHW → HWC for host tools.
 #![no_std]
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+
+#[cfg(test)]
+extern crate std;
 
 pub mod arith;
 pub mod blob;
@@ -23,6 +27,7 @@ pub mod camera;
 pub mod crc;
 pub mod engine;
 pub mod kernels;
+pub mod layout;
 
 pub use blob::{Error, Model, Op, OpKind, Tensor};
 pub use engine::Event;

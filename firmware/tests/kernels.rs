@@ -1,10 +1,13 @@
 //! Every SIMD dot-product kernel this build has is bit-exact with the scalar
 //! reference on random lengths (aligned or not, with tails) and values,
-//! extremes included. On x86 the build's kernel *is* scalar; CI runs this file
+//! extremes included, for [`dot`] and the 2×2 block [`dot_2x2`]. On x86 the build's kernel *is* scalar; CI runs this file
 //! on aarch64 under qemu-aarch64 (NEON, and SDOT with `+dotprod`), and the QEMU
 //! board self-test does the same for the Cortex-M DSP and Helium kernels.
 
-use nyquist_firmware::kernels::{dot, scalar, KERNEL};
+use nyquist_firmware::arith::requantize;
+use nyquist_firmware::kernels::{
+    copy, dot, dot_2x2, mac_row, requantize_row, scalar, RowQuant, KERNEL,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -14,6 +17,52 @@ proptest! {
         let (x, w): (Vec<i8>, Vec<i8>) = v.into_iter().unzip();
         let (x, w) = (&x[offset.min(x.len())..], &w[offset.min(w.len())..]);
         prop_assert_eq!(dot(x, w), scalar::dot(x, w), "kernel {}", KERNEL);
+    }
+
+    #[test]
+    fn build_block_equals_scalar(
+        v in proptest::collection::vec(any::<[i8; 4]>(), 0..400),
+        offsets in any::<[u8; 4]>(),
+    ) {
+        let rows: Vec<Vec<i8>> = (0..4).map(|r| v.iter().map(|e| e[r]).collect()).collect();
+        let s: Vec<&[i8]> = rows.iter().zip(offsets).map(|(r, o)| &r[(o as usize % 16).min(r.len())..]).collect();
+        prop_assert_eq!(dot_2x2(s[0], s[1], s[2], s[3]), scalar::dot_2x2(s[0], s[1], s[2], s[3]), "kernel {}", KERNEL);
+    }
+
+    #[test]
+    fn build_copy_and_mac_row_equal_scalar(v in proptest::collection::vec(any::<[i8; 2]>(), 0..300), acc0 in any::<i32>()) {
+        let (x, w): (Vec<i8>, Vec<i8>) = v.iter().map(|e| (e[0], e[1])).unzip();
+        let (mut a, mut b) = (vec![0i8; x.len()], vec![0i8; x.len()]);
+        copy(&mut a, &x);
+        scalar::copy(&mut b, &x);
+        prop_assert_eq!(&a, &x);
+        prop_assert_eq!(a, b);
+        let (mut p, mut q) = (vec![acc0; x.len()], vec![acc0; x.len()]);
+        mac_row(&mut p, &x, &w);
+        scalar::mac_row(&mut q, &x, &w);
+        prop_assert_eq!(p, q, "kernel {}", KERNEL);
+    }
+
+    /// Over the domain blobs are validated to (shifts in [−31, 30], multipliers
+    /// ≥ 0, lo ≤ hi), with accumulators anywhere in i32.
+    #[test]
+    fn build_requantize_row_equals_scalar(
+        rows in proptest::collection::vec((any::<i32>(), -(1i32 << 20)..(1 << 20), 0..i32::MAX, -31i32..=30, any::<bool>()), 0..70),
+        zp in -128i32..128,
+        act in any::<[i8; 2]>(),
+    ) {
+        let act = [act[0].min(act[1]), act[0].max(act[1])];
+        // Half the rows scaled so the result lands inside the int8 range, where
+        // rounding and ties show (unscaled ones mostly saturate).
+        let acc: Vec<i32> = rows.iter().map(|r| if r.4 { r.0 >> (24 + r.3).clamp(0, 31) } else { r.0 }).collect();
+        let bias: Vec<i32> = rows.iter().map(|r| r.1).collect();
+        let mult: Vec<i32> = rows.iter().map(|r| r.2).collect();
+        let shift: Vec<i32> = rows.iter().map(|r| r.3).collect();
+        let (mut got, mut want) = (vec![0i8; rows.len()], vec![0i8; rows.len()]);
+        let q = RowQuant { bias: &bias, mult: &mult, shift: &shift, zero_point: zp, act };
+        requantize_row(&acc, &q, &mut got);
+        scalar::requantize_row(&acc, &q, &mut want);
+        prop_assert_eq!(got, want, "kernel {}", KERNEL);
     }
 }
 
@@ -27,6 +76,77 @@ fn extremes() {
                 a as i32 * b as i32 * len as i32,
                 "len {len} ({a}, {b}) with {KERNEL}"
             );
+            let want = a as i32 * b as i32 * len as i32;
+            let aa = a as i32 * a as i32 * len as i32;
+            let bb = b as i32 * b as i32 * len as i32;
+            assert_eq!(
+                dot_2x2(&x, &w, &x, &w),
+                [aa, want, want, bb],
+                "len {len} with {KERNEL}"
+            );
         }
     }
+}
+
+/// Rounding ties, both signs, every shift: the cases where a rounding-shift
+/// instruction and gemmlowp's ties-away-from-zero differ without the nudge.
+#[test]
+fn requantize_row_ties() {
+    let mut acc = Vec::new();
+    let mut shift = Vec::new();
+    for s in -31..=30 {
+        for a in [
+            1i32,
+            -1,
+            3,
+            -3,
+            5,
+            -5,
+            1 << 20,
+            -(1 << 20),
+            (1 << 20) + (1 << 19),
+            -(1 << 20) - (1 << 19),
+            i32::MAX,
+            i32::MIN,
+        ] {
+            acc.push(a);
+            shift.push(s);
+        }
+    }
+    let n = acc.len();
+    let (bias, mult) = (vec![0; n], vec![1 << 30; n]);
+    let mut got = vec![0i8; n];
+    let q = RowQuant {
+        bias: &bias,
+        mult: &mult,
+        shift: &shift,
+        zero_point: 3,
+        act: [-128, 127],
+    };
+    requantize_row(&acc, &q, &mut got);
+    for i in 0..n {
+        assert_eq!(
+            got[i],
+            requantize(acc[i], mult[i], shift[i], 3, -128, 127),
+            "acc {} shift {} with {KERNEL}",
+            acc[i],
+            shift[i]
+        );
+    }
+    let one = RowQuant {
+        bias: &[0],
+        mult: &[1 << 30],
+        shift: &[-1],
+        zero_point: 0,
+        act: [-128, 127],
+    };
+    // Hand-computed: 5 · 2^30 / 2^31 = 2.5 → 3 (SRDHM ties up), then / 2^1 → 1.5 → 2.
+    requantize_row(&[5], &one, &mut got[..1]);
+    assert_eq!(got[0], 2);
+    // −5 · 2^30 / 2^31 = −2.5 → −2, then / 2 = −1 exactly.
+    requantize_row(&[-5], &one, &mut got[..1]);
+    assert_eq!(got[0], -1);
+    // −6 · 2^30 / 2^31 = −3, / 2 = −1.5 → −2 (ties away from zero).
+    requantize_row(&[-6], &one, &mut got[..1]);
+    assert_eq!(got[0], -2);
 }

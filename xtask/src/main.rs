@@ -15,6 +15,8 @@ mod bench;
 mod ci;
 mod cross;
 mod demo;
+mod fw;
+mod fw_bench;
 mod util;
 
 use anyhow::{bail, Result};
@@ -39,6 +41,7 @@ fn run() -> Result<std::process::ExitCode> {
     match cmd.as_str() {
         "convert" => util::cargo_run_release("nyquist-convert", "nyquist-convert", rest),
         "demo" => demo::run(rest),
+        "fw" => fw::fw(rest).map(|_| std::process::ExitCode::SUCCESS),
         "build-runtime" => cross::build_runtime(rest).map(|_| std::process::ExitCode::SUCCESS),
         "ci" => ci::run_ci(rest).map(|_| std::process::ExitCode::SUCCESS),
         "bench" => bench::run_bench(rest).map(|_| std::process::ExitCode::SUCCESS),
@@ -59,6 +62,7 @@ fn print_help() {
          convert MODEL [ARGS]   convert a model (see `cargo xtask convert --help`)\n\
          demo                   fold + int8 + robustness gate on the bundled model, print the tables\n\
          build-runtime --target aarch64|armv7   static musl `nyquist` for ARM Linux boards\n\
+         fw run|bench|build --board qemu-an547|qemu-an386|pico2 [--probe]   firmware demo\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
          bench [convert]        benchmarks with ratios against their baseline"
     );

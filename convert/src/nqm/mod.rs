@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use nyquist_firmware::arith::{quantize_multiplier, round_half_away};
-use nyquist_firmware::blob::{HEADER_LEN, MAGIC, VERSION};
+use nyquist_firmware::blob::{conv_scratch, ADD_SCRATCH, HEADER_LEN, MAGIC, VERSION};
 use nyquist_firmware::crc::crc32;
 use serde::Serialize;
 
@@ -248,7 +248,12 @@ pub fn export(
                     m.push(mm);
                     s.push(ss);
                 }
-                let wo = w.data_aligned(&wq.data.iter().map(|&v| v as u8).collect::<Vec<_>>(), 16);
+                if wq.dims.len() != 4 {
+                    return Err(refuse(format!("conv `{}` is not 2-D", nodes[0])));
+                }
+                let (xd, yd) = (dims(qg.root(input))?, dims(output)?);
+                let depthwise = geom.group == xd[0] && xd[0] == yd[0];
+                let wo = w.data_aligned(&engine_weights(&wq.data, &wq.dims, depthwise), 16);
                 weight_bytes += wq.data.len();
                 let (bo, mo, so) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
                 let ConvGeom {
@@ -261,8 +266,15 @@ pub fn export(
                 if dilations != [1, 1] {
                     return Err(refuse(format!("conv `{}` is dilated", nodes[0])));
                 }
-                let cin_g = wq.dims[1];
-                scratch = scratch.max(cin_g * kernel[0] * kernel[1]);
+                let k8 = [kernel[0] as u8, kernel[1] as u8];
+                let p8 = [pads[0] as u8, pads[1] as u8, pads[2] as u8, pads[3] as u8];
+                scratch = scratch.max(conv_scratch(
+                    xd[0] as u16,
+                    yd[0] as u16,
+                    groups as u16,
+                    k8,
+                    p8,
+                ));
                 let act = act_range(*fused, &yq);
                 let mut body = Vec::new();
                 body.extend(tid(input)?.to_le_bytes());
@@ -305,8 +317,18 @@ pub fn export(
                         wq.data[i * n + o]
                     }
                 };
+                // The engine's input bytes are HWC; ONNX flattened CHW. Column
+                // `j = p·c + ch` of the blob is ONNX column `ch·(h·w) + p`.
+                let [c, h, wd] = dims(qg.root(input))?;
+                let column = |j: usize| {
+                    if c * h * wd == k && h * wd > 1 {
+                        (j % c) * (h * wd) + j / c
+                    } else {
+                        j
+                    }
+                };
                 let rows: Vec<u8> = (0..n)
-                    .flat_map(|o| (0..k).map(move |i| at(o, i) as u8))
+                    .flat_map(|o| (0..k).map(move |j| at(o, column(j)) as u8))
                     .collect();
                 let (mut b, mut m, mut s) = (Vec::new(), Vec::new(), Vec::new());
                 for o in 0..n {
@@ -343,6 +365,7 @@ pub fn export(
                 ..
             } => {
                 let (qa, qb, qy) = (q(qg.root(&inputs[0]))?, q(qg.root(&inputs[1]))?, q(output)?);
+                scratch = scratch.max(ADD_SCRATCH);
                 let twice = 2.0 * (qa.scale.max(qb.scale) as f64);
                 let ls = 20u8;
                 let ma = mult_shift(qa.scale as f64 / twice);
@@ -522,6 +545,28 @@ pub fn export(
     Ok((h, info))
 }
 
+/// Conv weights `[O][I][KH][KW]` (ONNX) in the engine's order: `[O][KH][KW][I]`
+/// (OHWI), or `[KH][KW][O]` for a depthwise conv (`I = 1`, one group per channel).
+fn engine_weights(data: &[i8], dims: &[usize], depthwise: bool) -> Vec<u8> {
+    let (o, i, kh, kw) = (dims[0], dims[1], dims[2], dims[3]);
+    let mut out = vec![0u8; data.len()];
+    for a in 0..o {
+        for b in 0..i {
+            for y in 0..kh {
+                for x in 0..kw {
+                    let to = if depthwise {
+                        (y * kw + x) * o + a
+                    } else {
+                        ((a * kh + y) * kw + x) * i + b
+                    };
+                    out[to] = data[((a * i + b) * kh + y) * kw + x] as u8;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `table[q + 128] = quantize_out(f(dequantize_in(q)))`: exact for int8 input.
 pub fn lut(f: impl Fn(f64) -> f64, qi: &TensorQuant, qo: &TensorQuant) -> Vec<u8> {
     (-128i32..=127)
@@ -560,6 +605,7 @@ pub fn verify(
     inputs: &[Vec<f32>],
     shape: &[usize],
 ) -> Result<NqmCheck, ConvertError> {
+    use nyquist_firmware::layout::chw_to_hwc;
     use nyquist_firmware::Model;
     use rayon::prelude::*;
     let m = Model::from_bytes(blob)
@@ -579,10 +625,18 @@ pub fn verify(
     let results: Vec<(Vec<i8>, Vec<i32>)> = inputs
         .par_iter()
         .map(|x| {
-            let xq: Vec<i8> = x
+            let chw: Vec<i8> = x
                 .iter()
                 .map(|&v| ((v / si).round() as i32 + zi).clamp(-128, 127) as i8)
                 .collect();
+            let mut xq = vec![0i8; chw.len()];
+            let (c, h, wd) = (m.input.c as usize, m.input.h as usize, m.input.w as usize);
+            chw_to_hwc(&chw, c, h, wd, &mut xq).ok_or_else(|| {
+                ConvertError::Usage(format!(
+                    "input has {} values, the blob takes {c}×{h}×{wd}",
+                    chw.len()
+                ))
+            })?;
             let mut arena = vec![0i8; m.arena_size];
             let mut out = vec![0i8; m.output.len()];
             m.run(&mut arena, &xq, &mut out)

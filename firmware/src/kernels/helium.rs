@@ -1,36 +1,201 @@
 //! Helium / MVE (Cortex-M55, M85): 16 int8 lanes per load, and `VMLADAVA.S8`
 //! multiplies them pairwise and adds all 16 products into a scalar accumulator.
+//! The loops are low-overhead, tail-predicated `WLSTP.8` / `LETP` loops: the
+//! last, partial block runs with the lanes past the end switched off (not
+//! loaded, not accumulated), so any length runs without a scalar tail.
 
 use core::arch::asm;
+
+use super::RowQuant;
 
 /// `Σ x[i]·w[i]`, bit-exact with [`super::scalar::dot`].
 #[inline]
 pub fn dot(x: &[i8], w: &[i8]) -> i32 {
     let n = x.len().min(w.len());
-    let blocks = n / 16;
     let mut acc: i32 = 0;
-    if blocks > 0 {
-        // SAFETY: reads exactly `blocks·16 ≤ n` bytes from each slice (both have
-        // at least `n`), with post-increment addressing; `vldrb.s8` has no
-        // alignment requirement; q0/q1 (d0–d3) are declared clobbered; the
-        // `kernel-helium` feature is only enabled for MVE cores (Cortex-M55/M85).
-        unsafe {
-            asm!(
-                "2:",
-                "vldrb.s8 q0, [{xp}], #16",
-                "vldrb.s8 q1, [{wp}], #16",
-                "vmladava.s8 {acc}, q0, q1",
-                "subs {k}, #1",
-                "bne 2b",
-                xp = inout(reg) x.as_ptr() => _,
-                wp = inout(reg) w.as_ptr() => _,
-                k = inout(reg) blocks => _,
-                acc = inout(reg) acc,
-                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
-                options(readonly, nostack),
-            );
-        }
+    // SAFETY: the tail-predicated loop reads exactly `n` bytes from each slice
+    // (both hold at least `n`): lanes past the end are predicated off and not
+    // loaded. `vldrb` has no alignment requirement; q0/q1 (d0–d3) and lr are
+    // declared clobbered; `kernel-helium` is only enabled for MVE cores.
+    unsafe {
+        asm!(
+            "wlstp.8 lr, {n}, 3f",
+            "2:",
+            "vldrb.u8 q0, [{xp}], #16",
+            "vldrb.u8 q1, [{wp}], #16",
+            "vmladava.s8 r0, q0, q1",
+            "letp lr, 2b",
+            "3:",
+            xp = inout(reg) x.as_ptr() => _,
+            wp = inout(reg) w.as_ptr() => _,
+            n = in(reg) n,
+            inout("r0") acc, // VMLADAVA needs an even-numbered accumulator register
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            options(readonly, nostack),
+        );
     }
-    let done = blocks * 16;
-    acc.wrapping_add(super::scalar::dot(&x[done..n], &w[done..n]))
+    acc
+}
+
+/// `[x0·w0, x0·w1, x1·w0, x1·w1]`, bit-exact with [`super::scalar::dot_2x2`]:
+/// per 16 bytes 4 loads + 4 `VMLADAVA` + `LETP` = 9 instructions for 64 MACs.
+#[inline]
+pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
+    let n = x0.len().min(x1.len()).min(w0.len()).min(w1.len());
+    let (mut a, mut b, mut c, mut d) = (0i32, 0i32, 0i32, 0i32);
+    // SAFETY: as in [`dot`]: exactly `n` bytes are read from each of the four
+    // slices (all hold at least `n`), the rest predicated off; q0–q3 (d0–d7) and
+    // lr are clobbered; accumulators are the even registers VMLADAVA requires.
+    unsafe {
+        asm!(
+            "wlstp.8 lr, {n}, 3f",
+            "2:",
+            "vldrb.u8 q0, [{x0}], #16",
+            "vldrb.u8 q1, [{x1}], #16",
+            "vldrb.u8 q2, [{w0}], #16",
+            "vldrb.u8 q3, [{w1}], #16",
+            "vmladava.s8 r0, q0, q2",
+            "vmladava.s8 r2, q0, q3",
+            "vmladava.s8 r4, q1, q2",
+            "vmladava.s8 r8, q1, q3",
+            "letp lr, 2b",
+            "3:",
+            x0 = inout(reg) x0.as_ptr() => _,
+            x1 = inout(reg) x1.as_ptr() => _,
+            w0 = inout(reg) w0.as_ptr() => _,
+            w1 = inout(reg) w1.as_ptr() => _,
+            n = in(reg) n,
+            inout("r0") a,
+            inout("r2") b,
+            inout("r4") c,
+            inout("r8") d,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            options(readonly, nostack),
+        );
+    }
+    [a, b, c, d]
+}
+
+/// [`super::scalar::requantize_row`] four channels per step, bit-exact:
+/// `VQRDMULH.S32` is gemmlowp's rounding doubling high multiply (see
+/// [`crate::arith::saturating_rounding_doubling_high_mul`]); `VRSHL.S32` by a
+/// negative amount rounds ties up, so negative values are first nudged down
+/// by one (`VQADD` of `(x AND shift) >> 31`) to get gemmlowp's ties away from
+/// zero; `VSTRB.32` narrows to bytes. Shifts must lie in [−31, 30] (validated
+/// at load).
+#[inline]
+pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
+    let n = acc
+        .len()
+        .min(q.bias.len())
+        .min(q.mult.len())
+        .min(q.shift.len())
+        .min(out.len());
+    // SAFETY: the tail-predicated loop touches exactly `n` elements of each
+    // slice (all hold at least `n`): `VLDRW` reads `i32`s (aligned by type),
+    // `VSTRB.32` writes bytes. q0–q6 (d0–d13) and lr are declared clobbered.
+    unsafe {
+        asm!(
+            "vmov.i32 q4, #0",
+            "vdup.32 q5, {lo}",
+            "vdup.32 q6, {hi}",
+            "wlstp.32 lr, {n}, 3f",
+            "2:",
+            "vldrw.u32 q0, [{acc}], #16",
+            "vldrw.u32 q1, [{bias}], #16",
+            "vldrw.u32 q2, [{mult}], #16",
+            "vldrw.u32 q3, [{shift}], #16",
+            "vadd.i32 q0, q0, q1",
+            "vmax.s32 q1, q3, q4",
+            "vmin.s32 q3, q3, q4",
+            "vshl.s32 q0, q0, q1",
+            "vqrdmulh.s32 q0, q0, q2",
+            "vand q1, q0, q3",
+            "vshr.s32 q1, q1, #31",
+            "vqadd.s32 q0, q0, q1",
+            "vrshl.s32 q0, q0, q3",
+            "vadd.i32 q0, q0, {zp}",
+            "vmax.s32 q0, q0, q5",
+            "vmin.s32 q0, q0, q6",
+            "vstrb.32 q0, [r3], #4",
+            "letp lr, 2b",
+            "3:",
+            acc = inout(reg) acc.as_ptr() => _,
+            bias = inout(reg) q.bias.as_ptr() => _,
+            mult = inout(reg) q.mult.as_ptr() => _,
+            shift = inout(reg) q.shift.as_ptr() => _,
+            // The narrowing store with writeback takes a low register only.
+            inout("r3") out.as_mut_ptr() => _,
+            n = in(reg) n,
+            zp = in(reg) q.zero_point,
+            lo = in(reg) q.act[0] as i32,
+            hi = in(reg) q.act[1] as i32,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`super::scalar::copy`]: 16 bytes per `VLDRB` / `VSTRB`, any alignment.
+#[inline]
+pub fn copy(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len().min(src.len());
+    // SAFETY: the tail-predicated loop reads `n` bytes of `src` and writes `n`
+    // bytes of `dst` (both hold at least `n`; `&mut` excludes overlap); byte
+    // accesses need no alignment; q0 (d0, d1) and lr are clobbered.
+    unsafe {
+        asm!(
+            "wlstp.8 lr, {n}, 3f",
+            "2:",
+            "vldrb.u8 q0, [{s}], #16",
+            "vstrb.8 q0, [{d}], #16",
+            "letp lr, 2b",
+            "3:",
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            n = in(reg) n,
+            out("lr") _,
+            out("d0") _, out("d1") _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`super::scalar::mac_row`], four lanes per step: `VLDRB.S32` widens four
+/// int8 values of each operand, `VMUL` + `VADD` accumulate in int32.
+#[inline]
+pub fn mac_row(acc: &mut [i32], x: &[i8], w: &[i8]) {
+    let n = acc.len().min(x.len()).min(w.len());
+    // SAFETY: the tail-predicated loop touches exactly `n` elements of each
+    // slice (all hold at least `n`); `acc` is `i32`-aligned by type; the
+    // widening loads with writeback take low registers (r0–r2); q0–q2 and lr
+    // are clobbered.
+    unsafe {
+        asm!(
+            "wlstp.32 lr, {n}, 3f",
+            "2:",
+            "vldrb.s32 q0, [r0], #4",
+            "vldrb.s32 q1, [r1], #4",
+            "vldrw.u32 q2, [r2]",
+            "vmul.i32 q0, q0, q1",
+            "vadd.i32 q2, q2, q0",
+            "vstrw.32 q2, [r2], #16",
+            "letp lr, 2b",
+            "3:",
+            inout("r0") x.as_ptr() => _,
+            inout("r1") w.as_ptr() => _,
+            inout("r2") acc.as_mut_ptr() => _,
+            n = in(reg) n,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _, out("d4") _, out("d5") _,
+            options(nostack),
+        );
+    }
 }

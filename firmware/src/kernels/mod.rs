@@ -1,11 +1,13 @@
-//! The inner loop of every conv and fully connected layer: the int8 dot product
-//! `Σ x[i]·w[i]` with an i32 accumulator. A portable scalar reference, and the
-//! SIMD forms chosen at compile time:
+//! The inner loops of every conv and fully connected layer: the int8 dot product
+//! `Σ x[i]·w[i]` with an i32 accumulator ([`dot`], fully connected layers), and
+//! its 2×2 register block ([`dot_2x2`]: two input patches × two weight rows,
+//! each load feeding two MACs — the conv kernel). A portable scalar reference,
+//! and the SIMD forms chosen at compile time:
 //!
-//! | build | kernel | MACs per instruction |
+//! | build | kernel | instructions per 16 MACs of `dot_2x2` |
 //! |---|---|---|
-//! | feature `kernel-helium` (Cortex-M55/M85) | `VLDRB.S8` ×2 + `VMLADAVA.S8` | 16 per VMLADAVA |
-//! | feature `kernel-dsp` (Cortex-M4/M7/M33) | `SXTB16` ×4 + `SMLAD` ×2 | 4 per 6 ALU ops |
+//! | feature `kernel-helium` (Cortex-M55/M85) | `WLSTP`/`LETP` tail-predicated loop, `VLDRB` ×4 + `VMLADAVA.S8` ×4 | 2.25 |
+//! | feature `kernel-dsp` (Cortex-M4/M7/M33) | `SXTB16` + `SMLAD` | ≈ 20 |
 //! | `aarch64` with `dotprod` | `SDOT` | 16 |
 //! | `aarch64` | `SMULL`/`SMULL2` + `SADALP` | 16 per 4 |
 //! | otherwise | scalar | 1 |
@@ -42,9 +44,75 @@ pub fn dot(x: &[i8], w: &[i8]) -> i32 {
     return scalar::dot(x, w);
 }
 
+/// The 2×2 block this build uses: `[x0·w0, x0·w1, x1·w0, x1·w1]`.
+#[inline]
+pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
+    #[cfg(feature = "kernel-helium")]
+    return helium::dot_2x2(x0, x1, w0, w1);
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::dot_2x2(x0, x1, w0, w1);
+    #[cfg(all(
+        target_arch = "aarch64",
+        not(any(feature = "kernel-dsp", feature = "kernel-helium"))
+    ))]
+    return neon::dot_2x2(x0, x1, w0, w1);
+    #[cfg(not(any(
+        feature = "kernel-dsp",
+        feature = "kernel-helium",
+        target_arch = "aarch64"
+    )))]
+    return scalar::dot_2x2(x0, x1, w0, w1);
+}
+
+/// Per-channel requantization constants of a row of outputs (one output
+/// pixel's channels): `out[i] = clamp(z + MBQM(acc[i] + bias[i], mult[i], shift[i]), act)`.
+#[derive(Debug, Clone, Copy)]
+pub struct RowQuant<'a> {
+    /// Folded biases.
+    pub bias: &'a [i32],
+    /// Q31 multipliers M0 (≥ 0).
+    pub mult: &'a [i32],
+    /// Shifts in [−31, 30].
+    pub shift: &'a [i32],
+    /// Output zero point.
+    pub zero_point: i32,
+    /// Output clamp `[lo, hi]`, lo ≤ hi.
+    pub act: [i8; 2],
+}
+
+/// The row requantization this build uses (see [`scalar::requantize_row`]).
+#[inline]
+pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
+    #[cfg(feature = "kernel-helium")]
+    return helium::requantize_row(acc, q, out);
+    #[cfg(all(target_arch = "aarch64", not(feature = "kernel-helium")))]
+    return neon::requantize_row(acc, q, out);
+    // The DSP extension has no 32-bit SIMD multiply-high worth the shuffles.
+    #[cfg(not(any(feature = "kernel-helium", target_arch = "aarch64")))]
+    return scalar::requantize_row(acc, q, out);
+}
+
+/// The copy this build uses (see [`scalar::copy`]).
+#[inline]
+pub fn copy(dst: &mut [i8], src: &[i8]) {
+    #[cfg(feature = "kernel-helium")]
+    return helium::copy(dst, src);
+    #[cfg(not(feature = "kernel-helium"))]
+    return scalar::copy(dst, src);
+}
+
+/// The depthwise tap this build uses (see [`scalar::mac_row`]).
+#[inline]
+pub fn mac_row(acc: &mut [i32], x: &[i8], w: &[i8]) {
+    #[cfg(feature = "kernel-helium")]
+    return helium::mac_row(acc, x, w);
+    #[cfg(not(feature = "kernel-helium"))]
+    return scalar::mac_row(acc, x, w);
+}
+
 /// Name of the kernel this build uses.
 pub const KERNEL: &str = if cfg!(feature = "kernel-helium") {
-    "helium (MVE VMLADAVA.S8)"
+    "helium (MVE tail-predicated VMLADAVA.S8)"
 } else if cfg!(feature = "kernel-dsp") {
     "dsp (SXTB16 + SMLAD)"
 } else if cfg!(all(target_arch = "aarch64", target_feature = "dotprod")) {

@@ -1,9 +1,47 @@
 //! The portable reference every SIMD kernel is checked against.
 
+use super::RowQuant;
+
 /// `Σ x[i]·w[i]` over the shorter length (wrapping, like the SIMD kernels).
 #[inline]
 pub fn dot(x: &[i8], w: &[i8]) -> i32 {
     x.iter()
         .zip(w)
         .fold(0i32, |acc, (&a, &b)| acc.wrapping_add(a as i32 * b as i32))
+}
+
+/// `[x0·w0, x0·w1, x1·w0, x1·w1]` over the shortest length: two input patches
+/// against two weight rows, the register block of every conv.
+#[inline]
+pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
+    let n = x0.len().min(x1.len()).min(w0.len()).min(w1.len());
+    let (x0, x1, w0, w1) = (&x0[..n], &x1[..n], &w0[..n], &w1[..n]);
+    [dot(x0, w0), dot(x0, w1), dot(x1, w0), dot(x1, w1)]
+}
+
+/// `out[i] = clamp(z + MBQM(acc[i] + bias[i], mult[i], shift[i]), act)` over
+/// the shortest length: the requantization of one output pixel's channels
+/// ([`crate::arith::requantize`]).
+#[inline]
+pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
+    let consts = q.bias.iter().zip(q.mult).zip(q.shift);
+    for ((o, &a), ((&b, &m), &s)) in out.iter_mut().zip(acc).zip(consts) {
+        *o = crate::arith::requantize(a.wrapping_add(b), m, s, q.zero_point, q.act[0], q.act[1]);
+    }
+}
+
+/// `dst[i] = src[i]` over the shorter length (im2col runs, padding rows).
+#[inline]
+pub fn copy(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len().min(src.len());
+    dst[..n].copy_from_slice(&src[..n]);
+}
+
+/// `acc[i] += x[i]·w[i]` (wrapping) over the shortest length: one tap of a
+/// depthwise conv across a run of channels.
+#[inline]
+pub fn mac_row(acc: &mut [i32], x: &[i8], w: &[i8]) {
+    for ((a, &u), &v) in acc.iter_mut().zip(x).zip(w) {
+        *a = a.wrapping_add(u as i32 * v as i32);
+    }
 }

@@ -1,0 +1,289 @@
+//! The demo every board runs: load the embedded `.nqm` model (validated), check
+//! the SIMD kernel against the scalar one, classify the embedded test images,
+//! compare with the predictions of the host engine, and log per-layer counts,
+//! flash and RAM use with defmt. Boards supply a [`Platform`]: a counter
+//! (cycles on hardware, instruction-calibrated SysTick under QEMU) and an exit.
+#![no_std]
+
+#[cfg(feature = "qemu")]
+pub mod qemu;
+
+use nyquist_firmware::kernels::{
+    copy, dot, dot_2x2, mac_row, requantize_row, scalar, RowQuant, KERNEL,
+};
+use nyquist_firmware::{Event, Model};
+
+macro_rules! data {
+    ($file:literal) => {
+        include_bytes!(concat!(env!("NYQUIST_FW_DATA"), "/", $file))
+    };
+}
+
+const MODEL_BYTES: &[u8] = data!("model.nqm");
+/// Arena bytes the embedded model needs (read from its header at compile time).
+pub const ARENA: usize = u32::from_le_bytes([
+    MODEL_BYTES[16],
+    MODEL_BYTES[17],
+    MODEL_BYTES[18],
+    MODEL_BYTES[19],
+]) as usize;
+/// The model blob, in its own section so boards can place it (QEMU AN547: BRAM).
+#[link_section = ".model"]
+pub static MODEL: [u8; MODEL_BYTES.len()] = *data!("model.nqm");
+/// Test inputs, back to back (`input_len` each).
+pub static INPUTS: &[u8] = data!("inputs.bin");
+/// Their labels.
+pub static LABELS: &[u8] = data!("labels.bin");
+/// What the host build of the engine predicts for them.
+pub static EXPECTED: &[u8] = data!("expected.bin");
+
+/// Largest number of ops the per-layer table holds.
+pub const MAX_OPS: usize = 128;
+
+/// What a board provides.
+pub trait Platform {
+    /// A free-running counter (wrapping u32).
+    fn now(&mut self) -> u32;
+    /// Counter units per instruction ×1000 (1000 when the counter counts
+    /// instructions or cycles directly); used to report instructions.
+    fn milli_units_per_instruction(&mut self) -> u32 {
+        1000
+    }
+    /// What the counter counts.
+    fn unit(&self) -> &'static str;
+    /// End the program with a status (0 = success).
+    fn exit(&mut self, code: i32) -> !;
+}
+
+extern "C" {
+    static mut _stack_end: u8;
+    static _stack_start: u8;
+}
+
+const PAINT: u8 = 0xAA;
+
+/// Fill the unused part of the stack with a pattern, to measure the high-water
+/// mark after the run ([`stack_high_water`]). Call it first thing in `main`.
+pub fn paint_stack() {
+    let sp = cortex_m::register::msp::read() as usize;
+    // SAFETY: `_stack_end` (cortex-m-rt) is the lowest stack address; we write
+    // only between it and 64 bytes below the current stack pointer, memory no
+    // live frame uses, with volatile byte stores.
+    unsafe {
+        let lo = core::ptr::addr_of_mut!(_stack_end);
+        let n = sp.saturating_sub(64).saturating_sub(lo as usize);
+        for i in 0..n {
+            core::ptr::write_volatile(lo.add(i), PAINT);
+        }
+    }
+}
+
+/// Bytes of stack used since [`paint_stack`]: from the top down to the lowest
+/// byte that no longer holds the pattern.
+pub fn stack_high_water() -> usize {
+    // SAFETY: reads (volatile) between the two cortex-m-rt stack symbols only.
+    unsafe {
+        let lo = core::ptr::addr_of!(_stack_end);
+        let hi = core::ptr::addr_of!(_stack_start);
+        let mut p = lo;
+        while p < hi && core::ptr::read_volatile(p) == PAINT {
+            p = p.add(1);
+        }
+        hi as usize - p as usize
+    }
+}
+
+/// A small LCG for the kernel self-test.
+fn lcg(s: &mut u32) -> i8 {
+    *s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+    (*s >> 24) as i8
+}
+
+/// The SIMD kernels of this build against the scalar reference: [`dot`],
+/// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
+/// offsets, [`requantize_row`]
+/// on random accumulators with every shift the blob format allows. Returns the
+/// number of mismatching cases.
+#[inline(never)] // its buffers must not sit in `run`'s frame (stack measurement)
+pub fn selftest() -> u32 {
+    let mut seed = 12345u32;
+    let mut rows = [[0i8; 300]; 4];
+    let mut bad = 0;
+    for len in 0..300usize {
+        for r in rows.iter_mut() {
+            for v in r[..len].iter_mut() {
+                *v = lcg(&mut seed);
+            }
+        }
+        let off = len % 7;
+        // Different offsets: unequal lengths too (kernels use the shortest).
+        let s: [&[i8]; 4] = [0, 1, 2, 3].map(|i| &rows[i][((off + i) % 7).min(len)..len]);
+        bad += u32::from(dot(s[0], s[1]) != scalar::dot(s[0], s[1]));
+        bad +=
+            u32::from(dot_2x2(s[0], s[1], s[2], s[3]) != scalar::dot_2x2(s[0], s[1], s[2], s[3]));
+        let (mut c1, mut c2) = ([0i8; 300], [0i8; 300]);
+        copy(&mut c1[..s[2].len()], s[2]);
+        scalar::copy(&mut c2[..s[2].len()], s[2]);
+        bad += u32::from(c1 != c2);
+        let (mut m1, mut m2) = ([0i32; 300], [0i32; 300]);
+        for (i, (a, b)) in m1.iter_mut().zip(m2.iter_mut()).enumerate() {
+            (*a, *b) = (i as i32 * 977 - 140_000, i as i32 * 977 - 140_000);
+        }
+        mac_row(&mut m1[..len], s[0], s[1]);
+        scalar::mac_row(&mut m2[..len], s[0], s[1]);
+        bad += u32::from(m1 != m2);
+    }
+    let word = |s: &mut u32| {
+        let hi = lcg(s) as u8 as u32;
+        let lo = lcg(s) as u8 as u32;
+        (hi << 24 | lo << 16 | (lcg(s) as u8 as u32) << 8 | lcg(s) as u8 as u32) as i32
+    };
+    for round in 0..64 {
+        let mut acc = [0i32; 67];
+        let mut bias = [0i32; 67];
+        let mut mult = [0i32; 67];
+        let mut shift = [0i32; 67];
+        for i in 0..67 {
+            shift[i] = (i as i32 + round) % 62 - 31;
+            // Scale so most results land inside the int8 range (not clamped),
+            // where rounding, ties and the nudge for negatives show.
+            acc[i] = word(&mut seed) >> (24 + shift[i]).clamp(0, 31);
+            bias[i] = if round % 2 == 0 { 0 } else { acc[i] / 3 };
+            mult[i] = if round % 3 == 0 {
+                1 << 30
+            } else {
+                (word(&mut seed) & i32::MAX) | (1 << 30)
+            };
+        }
+        let n = 67 - (round as usize % 5);
+        let (mut got, mut want) = ([0i8; 67], [0i8; 67]);
+        let act = [-100 + round as i8, 90];
+        let q = RowQuant {
+            bias: &bias[..n],
+            mult: &mult[..n],
+            shift: &shift[..n],
+            zero_point: round - 32,
+            act,
+        };
+        requantize_row(&acc[..n], &q, &mut got[..n]);
+        scalar::requantize_row(&acc[..n], &q, &mut want[..n]);
+        bad += u32::from(got != want);
+    }
+    bad
+}
+
+/// Run the demo with `arena` (at least [`ARENA`] bytes) and end via `p.exit`.
+pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
+    defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
+    let bad = selftest();
+    if bad == 0 {
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; requantize_row: 64 rows)", KERNEL);
+    } else {
+        defmt::error!("kernel self-test: {=u32} mismatches", bad);
+    }
+    // Measure the stack of inference alone, not of the self-test's buffers.
+    paint_stack();
+    let model = match Model::from_bytes(&MODEL) {
+        Ok(m) => m,
+        Err(e) => {
+            defmt::error!("model blob refused: {}", e);
+            p.exit(2)
+        }
+    };
+    let n = model.input.len();
+    let images = INPUTS.len() / n.max(1);
+    defmt::info!(
+        "model: {=usize} bytes, {=u16} ops, arena {=usize} bytes; {=usize} test images",
+        MODEL.len(),
+        model.n_ops(),
+        model.arena_size,
+        images
+    );
+    let mut per_op = [0u64; MAX_OPS];
+    let mut out = [0i8; 16];
+    let outs = model.output.len().min(16);
+    let mut agree = 0usize;
+    let mut correct = 0usize;
+    let mut total: u64 = 0;
+    for k in 0..images {
+        let input = nyquist_firmware::blob::as_i8(&INPUTS[k * n..(k + 1) * n]);
+        let mut last = p.now();
+        let t0 = last;
+        let r = model.run_with(arena, input, &mut out[..outs], |e| {
+            let now = p.now();
+            if let Event::End(i, _) = e {
+                if let Some(slot) = per_op.get_mut(i as usize) {
+                    *slot += now.wrapping_sub(last) as u64;
+                }
+            }
+            last = now;
+        });
+        total += p.now().wrapping_sub(t0) as u64;
+        if let Err(e) = r {
+            defmt::error!("image {=usize}: {}", k, e);
+            p.exit(2);
+        }
+        let pred = argmax(&out[..outs]);
+        let (exp, label) = (EXPECTED[k] as usize, LABELS[k] as usize);
+        agree += usize::from(pred == exp);
+        correct += usize::from(pred == label);
+        defmt::info!(
+            "image {=usize}: predicted {=usize} host {=usize} label {=usize}",
+            k,
+            pred,
+            exp,
+            label
+        );
+    }
+    let mpi = p.milli_units_per_instruction().max(1) as u64;
+    defmt::info!("counter: {=u64} units per 1000 instructions", mpi);
+    for (i, op) in model.ops().enumerate() {
+        let kind = match op {
+            Ok(nyquist_firmware::Op::Conv { .. }) => "conv",
+            Ok(nyquist_firmware::Op::Pad { .. }) => "pad",
+            Ok(nyquist_firmware::Op::MaxPool { .. }) => "maxpool",
+            Ok(nyquist_firmware::Op::GlobalAvgPool { .. }) => "gap",
+            Ok(nyquist_firmware::Op::Add { .. }) => "add",
+            Ok(nyquist_firmware::Op::FullyConnected { .. }) => "fc",
+            Ok(nyquist_firmware::Op::Lut { .. }) => "lut",
+            Ok(nyquist_firmware::Op::Alias { .. }) => "alias",
+            Err(_) => "?",
+        };
+        let per_image = per_op[i.min(MAX_OPS - 1)] * 1000 / mpi / images.max(1) as u64;
+        defmt::info!(
+            "layer {=usize} {=str}: {=u64} {=str} per image",
+            i,
+            kind,
+            per_image,
+            p.unit()
+        );
+    }
+    defmt::info!(
+        "total: {=u64} {=str} per image",
+        total * 1000 / mpi / images.max(1) as u64,
+        p.unit()
+    );
+    defmt::info!(
+        "ram: arena {=usize} bytes, stack high-water {=usize} bytes",
+        model.arena_size,
+        stack_high_water()
+    );
+    defmt::info!(
+        "summary: {=usize}/{=usize} equal to the host engine, {=usize}/{=usize} correct",
+        agree,
+        images,
+        correct,
+        images
+    );
+    p.exit(if agree == images && bad == 0 { 0 } else { 1 })
+}
+
+fn argmax(v: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,2 @@
+//! Link script set-up (shared by the boards).
+include!("../board_build.rs");

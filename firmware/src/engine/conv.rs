@@ -1,0 +1,248 @@
+//! Convolution and fully connected layers on HWC activations with OHWI weights.
+//!
+//! The conv computes output pixels in pairs and output channels in pairs: one
+//! [`dot_2x2`] call yields a 2×2 block, so every loaded input byte and every
+//! loaded weight byte feeds two MACs. A pair's two im2col patches are gathered
+//! into scratch as `kh·kw` contiguous channel runs (padding taps filled with
+//! the input zero point, which the folded bias cancels); an unpadded 1×1 conv
+//! with one group reads the pixels in place. Depthwise convs (kept blurs) have
+//! their own loop (weights `[kh][kw][c]`). Accumulators of up to [`OC_BLOCK`]
+//! channels are requantized a row at a time ([`requantize_row`], the same
+//! arithmetic as [`requantize`], DESIGN.md "int8 arithmetic").
+
+use crate::arith::requantize;
+use crate::blob::Tensor;
+use crate::kernels::{copy, dot, dot_2x2, mac_row, requantize_row, RowQuant};
+
+/// Per-output-channel constants of a conv / FC layer, read in place.
+pub(super) struct Quant<'a> {
+    pub weights: &'a [i8],
+    pub bias: &'a [u8],
+    pub mult: &'a [u8],
+    pub shift: &'a [u8],
+}
+
+fn i32_at(b: &[u8], i: usize) -> i32 {
+    b.get(4 * i..4 * i + 4)
+        .map_or(0, |s| i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+impl Quant<'_> {
+    /// `clamp(z + MBQM(bias[o] + acc))` for output channel `o`.
+    #[inline]
+    fn out(&self, o: usize, acc: i32, zp: i32, act: [i8; 2]) -> i8 {
+        requantize(
+            i32_at(self.bias, o).wrapping_add(acc),
+            i32_at(self.mult, o),
+            i32_at(self.shift, o),
+            zp,
+            act[0],
+            act[1],
+        )
+    }
+
+    /// Requantize the accumulators of channels `base..base + acc.len()` into
+    /// `out`: the build's [`requantize_row`] kernel when the constants are
+    /// 4-byte aligned in memory (they are within the blob; the blob itself
+    /// normally is), else the same arithmetic one channel at a time.
+    #[inline]
+    fn row(&self, acc: &[i32], base: usize, zp: i32, act: [i8; 2], out: &mut [i8]) -> Option<()> {
+        let n = acc.len();
+        let range = 4 * base..4 * (base + n);
+        fn typed<'b>(b: &'b [u8], r: &core::ops::Range<usize>) -> Option<&'b [i32]> {
+            bytemuck::try_cast_slice(b.get(r.clone())?).ok()
+        }
+        let out = out.get_mut(..n)?;
+        match (
+            typed(self.bias, &range),
+            typed(self.mult, &range),
+            typed(self.shift, &range),
+        ) {
+            (Some(bias), Some(mult), Some(shift)) => requantize_row(
+                acc,
+                &RowQuant {
+                    bias,
+                    mult,
+                    shift,
+                    zero_point: zp,
+                    act,
+                },
+                out,
+            ),
+            _ => {
+                for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
+                    *o = self.out(base + j, a, zp, act);
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// Output channels per block: accumulators of a pixel pair live on the stack.
+const OC_BLOCK: usize = 64;
+
+/// Conv geometry (validated at load).
+pub(super) struct Geom {
+    pub groups: usize,
+    pub k: [usize; 2],
+    pub s: [usize; 2],
+    pub pad: [usize; 2],
+    pub act: [i8; 2],
+}
+
+/// im2col of output pixel `p`, group `grp`: `kh·kw` runs of `cin_g` channels.
+/// With one group the `kw` taps of a kernel row inside the image are adjacent
+/// pixels, so they are one contiguous `kw·cin` copy.
+fn gather(
+    x: &Tensor,
+    xin: &[i8],
+    g: &Geom,
+    ow: usize,
+    p: usize,
+    grp: usize,
+    dst: &mut [i8],
+) -> Option<()> {
+    let (h, w, cin) = (x.h as isize, x.w as isize, x.c as usize);
+    let cin_g = cin / g.groups;
+    let (oy, ox) = (p / ow, p % ow);
+    let ix0 = (ox * g.s[1]) as isize - g.pad[1] as isize;
+    let row_inside = g.groups == 1 && ix0 >= 0 && ix0 + g.k[1] as isize <= w;
+    let run = g.k[1] * cin_g;
+    for (ky, out) in dst.chunks_exact_mut(run).take(g.k[0]).enumerate() {
+        let iy = (oy * g.s[0] + ky) as isize - g.pad[0] as isize;
+        if iy < 0 || iy >= h {
+            out.fill(x.zero_point);
+        } else if row_inside {
+            let at = (iy * w + ix0) as usize * cin;
+            copy(out, xin.get(at..at + run)?);
+        } else {
+            for (kx, tap) in out.chunks_exact_mut(cin_g).enumerate() {
+                let ix = ix0 + kx as isize;
+                if ix >= 0 && ix < w {
+                    let at = (iy * w + ix) as usize * cin + grp * cin_g;
+                    copy(tap, xin.get(at..at + cin_g)?);
+                } else {
+                    tap.fill(x.zero_point);
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+/// Any conv but depthwise: pixel pairs × channel pairs through [`dot_2x2`].
+pub(super) fn conv(
+    x: &Tensor,
+    y: &Tensor,
+    xin: &[i8],
+    yout: &mut [i8],
+    q: &Quant,
+    g: &Geom,
+    scratch: &mut [i8],
+) -> Option<()> {
+    let (cin, cout) = (x.c as usize, y.c as usize);
+    let (cin_g, cout_g) = (cin / g.groups, cout / g.groups);
+    let plen = cin_g * g.k[0] * g.k[1];
+    let (ow, npix) = (y.w as usize, y.h as usize * y.w as usize);
+    let in_place = g.k == [1, 1] && g.pad == [0, 0] && g.groups == 1;
+    let (pa, pb) = scratch.split_at_mut(plen.min(scratch.len()));
+    let zp = y.zero_point as i32;
+    // Every accumulator a block reads was written by that block first.
+    let mut acc = [[0i32; OC_BLOCK]; 2];
+    for p in (0..npix).step_by(2) {
+        // The last pixel of an odd count pairs with itself; its twin is dropped.
+        let p1 = (p + 1).min(npix - 1);
+        for grp in 0..g.groups {
+            let (a, b): (&[i8], &[i8]) = if in_place {
+                let at = |p: usize| ((p / ow) * g.s[0] * x.w as usize + (p % ow) * g.s[1]) * cin;
+                (xin.get(at(p)..at(p) + cin)?, xin.get(at(p1)..at(p1) + cin)?)
+            } else {
+                let (a, b) = (pa.get_mut(..plen)?, pb.get_mut(..plen)?);
+                gather(x, xin, g, ow, p, grp, a)?;
+                gather(x, xin, g, ow, p1, grp, b)?;
+                (a, b)
+            };
+            for c0 in (0..cout_g).step_by(OC_BLOCK) {
+                let nb = OC_BLOCK.min(cout_g - c0);
+                let base = grp * cout_g + c0;
+                let rows = q.weights.get(base * plen..(base + nb) * plen)?;
+                let [acc0, acc1] = &mut acc;
+                let blocks = rows
+                    .chunks(2 * plen)
+                    .zip(acc0[..nb].chunks_mut(2))
+                    .zip(acc1[..nb].chunks_mut(2));
+                for ((w01, a0), a1) in blocks {
+                    // An odd last channel pairs with itself; its twin is dropped.
+                    let (w0, w1) = w01.split_at(plen);
+                    let w1 = if w1.is_empty() { w0 } else { w1 };
+                    let r = dot_2x2(a, b, w0, w1);
+                    for (k, (u, v)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
+                        (*u, *v) = (r[k], r[2 + k]);
+                    }
+                }
+                let pixels = if p1 != p { 2 } else { 1 };
+                for (k, px) in [p, p1].into_iter().take(pixels).enumerate() {
+                    let out = yout.get_mut(px * cout + base..)?;
+                    q.row(&acc[k][..nb], base, zp, g.act, out)?;
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+/// Depthwise conv (`groups = cin = cout`, e.g. a blur kept as a layer), weights
+/// `[kh][kw][c]`: per output pixel and tap, a contiguous run of channels
+/// against a contiguous run of weights (a loop compilers vectorize).
+pub(super) fn depthwise(
+    x: &Tensor,
+    y: &Tensor,
+    xin: &[i8],
+    yout: &mut [i8],
+    q: &Quant,
+    g: &Geom,
+) -> Option<()> {
+    let (h, w, c) = (x.h as isize, x.w as isize, x.c as usize);
+    let (ow, taps) = (y.w as usize, g.k[0] * g.k[1]);
+    let zp = y.zero_point as i32;
+    let mut block = [0i32; OC_BLOCK];
+    for (p, out) in yout.chunks_exact_mut(c).enumerate() {
+        let (oy, ox) = (p / ow, p % ow);
+        for c0 in (0..c).step_by(OC_BLOCK) {
+            let n = OC_BLOCK.min(c - c0);
+            let acc = &mut block[..n];
+            acc.fill(0);
+            for t in 0..taps {
+                let iy = (oy * g.s[0] + t / g.k[1]) as isize - g.pad[0] as isize;
+                let ix = (ox * g.s[1] + t % g.k[1]) as isize - g.pad[1] as isize;
+                let wt = q.weights.get(t * c + c0..t * c + c0 + n)?;
+                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                    let at = (iy * w + ix) as usize * c + c0;
+                    mac_row(acc, xin.get(at..at + n)?, wt);
+                } else {
+                    for (a, &k) in acc.iter_mut().zip(wt) {
+                        *a = a.wrapping_add(x.zero_point as i32 * k as i32);
+                    }
+                }
+            }
+            q.row(acc, c0, zp, g.act, out.get_mut(c0..)?)?;
+        }
+    }
+    Some(())
+}
+
+/// Fully connected: one [`dot`] per output.
+pub(super) fn fully_connected(
+    xin: &[i8],
+    yout: &mut [i8],
+    q: &Quant,
+    zp: i32,
+    act: [i8; 2],
+) -> Option<()> {
+    let k = xin.len();
+    for (o, v) in yout.iter_mut().enumerate() {
+        *v = q.out(o, dot(xin, q.weights.get(o * k..(o + 1) * k)?), zp, act);
+    }
+    Some(())
+}

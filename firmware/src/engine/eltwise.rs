@@ -1,0 +1,137 @@
+//! Elementwise ops: TFLite's int8 Add and the 256-entry lookup table.
+
+use crate::arith::{multiply_by_quantized_multiplier, requantize};
+use crate::kernels::{requantize_row, RowQuant};
+
+/// Elements per chunk of the tabulated Add (its buffers live on the stack).
+const CHUNK: usize = 32;
+
+/// The residual Add's parameters.
+pub(super) struct AddParams {
+    /// Zero points of the two inputs.
+    pub zero_points: [i32; 2],
+    /// Left shift applied to both inputs (TFLite uses 20).
+    pub left_shift: u8,
+    /// (multiplier, shift) of input 1, input 2, output.
+    pub mult: [[i32; 2]; 3],
+    /// Output zero point.
+    pub out_zp: i32,
+    /// Output clamp.
+    pub act: [i8; 2],
+}
+
+impl AddParams {
+    /// Input `i`'s rescaled value for code `v`: `MBQM((v − z_i) << left_shift)`.
+    #[inline]
+    fn rescale(&self, i: usize, v: i8) -> i32 {
+        multiply_by_quantized_multiplier(
+            (v as i32 - self.zero_points[i]) << self.left_shift,
+            self.mult[i][0],
+            self.mult[i][1],
+        )
+    }
+
+    #[inline]
+    fn out(&self, sum: i32) -> i8 {
+        requantize(
+            sum,
+            self.mult[2][0],
+            self.mult[2][1],
+            self.out_zp,
+            self.act[0],
+            self.act[1],
+        )
+    }
+}
+
+/// `y = clamp(z_y + MBQM(MBQM(a') + MBQM(b')))`. Each input's rescale depends on
+/// its int8 code alone, so with [`crate::blob::ADD_SCRATCH`] bytes of scratch
+/// both are tabulated once (512 evaluations instead of two per element); with
+/// less the same function runs per element.
+pub(super) fn add(a: &[i8], b: &[i8], y: &mut [i8], p: &AddParams, scratch: &mut [i8]) {
+    let (_, tables, _) = bytemuck::pod_align_to_mut::<i8, i32>(scratch);
+    if let Some(t) = tables.get_mut(..512) {
+        let (ta, tb) = t.split_at_mut(256);
+        for v in i8::MIN..=i8::MAX {
+            let k = (v as u8 ^ 0x80) as usize;
+            ta[k] = p.rescale(0, v);
+            tb[k] = p.rescale(1, v);
+        }
+        // Sums a chunk at a time, requantized by the build's row kernel with
+        // the output's (uniform) multiplier and shift.
+        let zeros = [0i32; CHUNK];
+        let mult = [p.mult[2][0]; CHUNK];
+        let shift = [p.mult[2][1]; CHUNK];
+        let q = RowQuant {
+            bias: &zeros,
+            mult: &mult,
+            shift: &shift,
+            zero_point: p.out_zp,
+            act: p.act,
+        };
+        let mut sums = [0i32; CHUNK];
+        for ((o, u), v) in y
+            .chunks_mut(CHUNK)
+            .zip(a.chunks(CHUNK))
+            .zip(b.chunks(CHUNK))
+        {
+            for ((s, &u), &v) in sums.iter_mut().zip(u).zip(v) {
+                *s = ta[(u as u8 ^ 0x80) as usize].wrapping_add(tb[(v as u8 ^ 0x80) as usize]);
+            }
+            requantize_row(&sums[..o.len()], &q, o);
+        }
+    } else {
+        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+            *o = p.out(p.rescale(0, u).wrapping_add(p.rescale(1, v)));
+        }
+    }
+}
+
+/// `y[i] = table[x[i] + 128]`.
+pub(super) fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = table[(v as u8 ^ 0x80) as usize];
+    }
+}
+
+/// In place: `x[i] = table[x[i] + 128]`.
+pub(super) fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
+    for v in x {
+        *v = table[(*v as u8 ^ 0x80) as usize];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// The tabulated and the per-element Add agree on every pair of codes.
+    #[test]
+    fn tables_equal_per_element() {
+        let p = AddParams {
+            zero_points: [-3, 7],
+            left_shift: 20,
+            mult: [
+                [1_518_500_250, -1],
+                [1_200_000_000, -2],
+                [1_900_000_000, -17],
+            ],
+            out_zp: -5,
+            act: [-128, 127],
+        };
+        let a: Vec<i8> = (0..65536).map(|i| (i % 256) as u8 as i8).collect();
+        let b: Vec<i8> = (0..65536).map(|i| (i / 256) as u8 as i8).collect();
+        let (mut y1, mut y2) = (vec![0i8; a.len()], vec![0i8; a.len()]);
+        let mut scratch = vec![0i8; crate::blob::ADD_SCRATCH];
+        add(&a, &b, &mut y1, &p, &mut scratch);
+        add(&a, &b, &mut y2, &p, &mut []);
+        assert_eq!(y1, y2);
+        // Hand-checked corner: both inputs at their zero points give z_y.
+        let (za, zb) = (p.zero_points[0] as i8, p.zero_points[1] as i8);
+        let mut y = [0i8; 1];
+        add(&[za], &[zb], &mut y, &p, &mut scratch);
+        assert_eq!(y[0] as i32, p.out_zp);
+    }
+}

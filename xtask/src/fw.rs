@@ -1,0 +1,300 @@
+//! `cargo xtask fw run|bench --board B`: build the firmware demo for a board,
+//! run it (QEMU) or flash it (probe-rs), decode its defmt log, and check it.
+//!
+//! Data first: the bundled model is converted, quantized and exported to
+//! `.nqm` (`nyquist-convert --emit nqm`), and `nyquist-fw-testset` picks the test
+//! images and records the host engine's predictions; the board image embeds
+//! them (`NYQUIST_FW_DATA`). Under QEMU, `-icount shift=0` makes one guest
+//! instruction one virtual nanosecond, so the board's SysTick deltas, calibrated
+//! against a loop of known length, count instructions per layer.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::util::{cargo, ensure_apt, ensure_target, run, run_capture};
+
+/// One build of a board image: which kernel, compiled for which core.
+#[derive(Debug, Clone, Copy)]
+pub struct Variant {
+    /// Column name in the bench table.
+    pub name: &'static str,
+    /// Cargo feature of the board crate selecting the kernel (`None`: the portable code).
+    pub feature: Option<&'static str>,
+    /// `-C target-cpu`; `None` builds for the target's baseline (for
+    /// thumbv8m.main: no DSP, no MVE, so LLVM can neither vectorize the scalar
+    /// reference with Helium nor form SMLADs in it).
+    pub cpu: Option<&'static str>,
+}
+
+/// A board the demo builds for.
+#[derive(Debug, Clone, Copy)]
+pub struct Board {
+    /// Name on the command line (= crate name).
+    pub name: &'static str,
+    /// Rust target.
+    pub target: &'static str,
+    /// `-C target-cpu`.
+    pub cpu: &'static str,
+    /// QEMU machine (`None`: real hardware through probe-rs).
+    pub qemu: Option<&'static str>,
+    /// The builds `fw bench` compares; the last is the one `fw run` uses.
+    pub variants: &'static [Variant],
+}
+
+const SCALAR_V8M: Variant = Variant {
+    name: "scalar",
+    feature: None,
+    cpu: None,
+};
+const AUTOVEC_M55: Variant = Variant {
+    name: "scalar + LLVM MVE",
+    feature: None,
+    cpu: Some("cortex-m55"),
+};
+const DSP_M33: Variant = Variant {
+    name: "dsp",
+    feature: Some("dsp"),
+    cpu: Some("cortex-m33"),
+};
+const HELIUM: Variant = Variant {
+    name: "helium",
+    feature: Some("helium"),
+    cpu: Some("cortex-m55"),
+};
+const SCALAR_M4: Variant = Variant {
+    name: "scalar",
+    feature: None,
+    cpu: Some("cortex-m4"),
+};
+const DSP_M4: Variant = Variant {
+    name: "dsp",
+    feature: Some("dsp"),
+    cpu: Some("cortex-m4"),
+};
+
+/// Every board.
+pub const BOARDS: [Board; 3] = [
+    Board {
+        name: "qemu-an547",
+        target: "thumbv8m.main-none-eabihf",
+        cpu: "cortex-m55",
+        qemu: Some("mps3-an547"),
+        variants: &[SCALAR_V8M, AUTOVEC_M55, DSP_M33, HELIUM],
+    },
+    Board {
+        name: "qemu-an386",
+        target: "thumbv7em-none-eabihf",
+        cpu: "cortex-m4",
+        qemu: Some("mps2-an386"),
+        variants: &[SCALAR_M4, DSP_M4],
+    },
+    Board {
+        name: "pico2",
+        target: "thumbv8m.main-none-eabihf",
+        cpu: "cortex-m33",
+        qemu: None,
+        variants: &[DSP_M33],
+    },
+];
+
+impl Board {
+    /// The build `fw run` uses: the board's best kernel.
+    pub fn best(&self) -> Variant {
+        self.variants[self.variants.len() - 1]
+    }
+}
+
+fn board(name: &str) -> Result<Board> {
+    BOARDS
+        .into_iter()
+        .find(|b| b.name == name)
+        .with_context(|| format!("unknown board `{name}`; known: qemu-an547, qemu-an386, pico2"))
+}
+
+/// Where the generated data lives.
+pub const DATA: &str = "target/nyquist-fw/data";
+
+/// Convert + quantize + export the bundled model and pick the test images.
+pub fn generate_data() -> Result<PathBuf> {
+    let dir = Path::new("target/nyquist-fw");
+    std::fs::create_dir_all(dir)?;
+    run(cargo().args(["build", "-q", "-p", "nyquist-convert", "--bins"]))?;
+    let log = run_capture(Command::new("target/debug/nyquist-convert").args([
+        "models/fmnist/resnet18r-blurafterconv.onnx",
+        "--fold-blur",
+        "--quantize",
+        "int8",
+        "--calib",
+        "models/fmnist/calib",
+        "--no-gate",
+        "--emit",
+        "nqm",
+        "-q",
+        "-o",
+        "target/nyquist-fw/model.nyq.onnx",
+    ]))?;
+    // The converter's arena line (peak vs lifetime lower bound) for `fw bench`.
+    let nqm_line = log
+        .lines()
+        .find(|l| l.starts_with("nqm:"))
+        .unwrap_or_default()
+        .to_string();
+    run(Command::new("target/debug/nyquist-fw-testset").args([
+        "--blob",
+        "target/nyquist-fw/model.nqm",
+        "--model",
+        "models/fmnist/resnet18r-blurafterconv.onnx",
+        "--eval",
+        "models/fmnist/eval",
+        "-o",
+        DATA,
+    ]))?;
+    std::fs::write(Path::new(DATA).join("nqm.txt"), nqm_line)?;
+    Ok(std::fs::canonicalize(DATA)?)
+}
+
+/// Build a board image in one variant; returns the ELF's path.
+pub fn build(b: &Board, v: &Variant, data: &Path) -> Result<PathBuf> {
+    ensure_target(b.target)?;
+    let slug: String = v
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let target_dir = std::fs::canonicalize("target")?.join(format!("fw-{slug}"));
+    let flags = v
+        .cpu
+        .map(|c| format!("-C target-cpu={c}"))
+        .unwrap_or_default();
+    let mut c = cargo();
+    c.current_dir("firmware/boards")
+        .env("NYQUIST_FW_DATA", data)
+        .env("DEFMT_LOG", "info")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("RUSTFLAGS", flags)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            b.name,
+            "--target",
+            b.target,
+            "--no-default-features",
+        ]);
+    if let Some(f) = v.feature {
+        c.args(["--features", f]);
+    }
+    run(&mut c)?;
+    Ok(target_dir.join(b.target).join("release").join(b.name))
+}
+
+/// Decode defmt frames with the ELF's table.
+pub fn decode(elf: &[u8], bytes: &[u8]) -> Result<Vec<String>> {
+    let table = defmt_decoder::Table::parse(elf)?.context("the ELF has no defmt table")?;
+    let mut dec = table.new_stream_decoder();
+    dec.received(bytes);
+    let mut lines = Vec::new();
+    loop {
+        match dec.decode() {
+            Ok(frame) => lines.push(frame.display(false).to_string()),
+            Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
+            Err(defmt_decoder::DecodeError::Malformed) => {
+                bail!("malformed defmt frame after {} lines", lines.len())
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Run an image under QEMU; returns (exit code, decoded log lines).
+pub fn run_qemu(b: &Board, elf_path: &Path) -> Result<(i32, Vec<String>)> {
+    ensure_apt(&["qemu-system-arm"])?;
+    let machine = b.qemu.context("not a QEMU board")?;
+    let out = Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            machine,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=0",
+            "-kernel",
+        ])
+        .arg(elf_path)
+        .output()
+        .context("qemu-system-arm")?;
+    let elf = std::fs::read(elf_path)?;
+    let lines = decode(&elf, &out.stdout)?;
+    Ok((out.status.code().unwrap_or(-1), lines))
+}
+
+/// `cargo xtask fw run|bench|build --board B [--probe]`.
+pub fn fw(args: &[String]) -> Result<()> {
+    let (cmd, rest) = args
+        .split_first()
+        .context("usage: cargo xtask fw run|bench|build --board BOARD [--probe]")?;
+    let mut name = None;
+    let mut probe = false;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--board" => name = it.next().cloned(),
+            "--probe" => probe = true,
+            other => bail!("fw: unknown argument `{other}`"),
+        }
+    }
+    let b = board(name.as_deref().context("fw needs --board")?)?;
+    let data = generate_data()?;
+    match cmd.as_str() {
+        "build" => {
+            let elf = build(&b, &b.best(), &data)?;
+            println!("built {}", elf.display());
+            Ok(())
+        }
+        "run" if probe || b.qemu.is_none() => {
+            let elf = build(&b, &b.best(), &data)?;
+            run(Command::new("probe-rs").args(["run", "--chip", "RP235x"]).arg(&elf)).context("probe-rs (install it with `cargo install probe-rs-tools`; needs the board attached)")
+        }
+        "run" => {
+            let elf = build(&b, &b.best(), &data)?;
+            let (code, lines) = run_qemu(&b, &elf)?;
+            for l in &lines {
+                println!("{l}");
+            }
+            check(&b, code, &lines)
+        }
+        "bench" => crate::fw_bench::bench(&b, &data),
+        other => bail!("fw: unknown command `{other}` (run, bench, build)"),
+    }
+}
+
+/// The demo passed: exit 0, every prediction equal to the host engine's.
+pub fn check(b: &Board, code: i32, lines: &[String]) -> Result<()> {
+    let images: Vec<&String> = lines.iter().filter(|l| l.contains("predicted")).collect();
+    let differ = images.iter().filter(|l| {
+        let n: Vec<&str> = l.split_whitespace().collect();
+        let at = |k: &str| n.iter().position(|w| *w == k).and_then(|i| n.get(i + 1));
+        at("predicted") != at("host")
+    });
+    let differ = differ.count();
+    if code != 0 || images.is_empty() || differ > 0 {
+        bail!(
+            "{}: exit code {code}, {} images, {differ} predictions differ from the host engine",
+            b.name,
+            images.len()
+        );
+    }
+    println!(
+        "{}: {} images classified, all equal to the host engine's predictions",
+        b.name,
+        images.len()
+    );
+    Ok(())
+}

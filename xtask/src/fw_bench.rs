@@ -1,0 +1,193 @@
+//! `cargo xtask fw bench --board B`: per-layer instruction counts of the scalar
+//! and the SIMD build under QEMU, MACs per instruction, flash and RAM.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nyquist_firmware::{Model, Op};
+
+use crate::fw::{build, check, run_qemu, Board};
+
+/// MACs of each op of a blob (conv / FC only; others 0).
+pub fn macs(blob: &[u8]) -> Result<Vec<(String, u64)>> {
+    let m = Model::from_bytes(blob).map_err(|e| anyhow::anyhow!("blob: {e}"))?;
+    m.ops()
+        .map(|op| {
+            let op = op.map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(match op {
+                Op::Conv {
+                    input,
+                    output,
+                    groups,
+                    k,
+                    ..
+                } => {
+                    let (x, y) = (
+                        m.tensor(input).map_err(|e| anyhow::anyhow!("{e}"))?,
+                        m.tensor(output).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    );
+                    let per = (x.c / groups.max(1)) as u64 * k[0] as u64 * k[1] as u64;
+                    (
+                        format!("conv {}x{} {}→{}", k[0], k[1], x.c, y.c),
+                        per * y.len() as u64,
+                    )
+                }
+                Op::FullyConnected { input, output, .. } => {
+                    let (x, y) = (
+                        m.tensor(input).map_err(|e| anyhow::anyhow!("{e}"))?,
+                        m.tensor(output).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    );
+                    ("fc".into(), (x.len() * y.len()) as u64)
+                }
+                other => (
+                    format!("{other:?}")
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("?")
+                        .to_lowercase(),
+                    0,
+                ),
+            })
+        })
+        .collect()
+}
+
+fn counts(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter(|l| l.contains("layer ") && l.contains(" per image"))
+        .filter_map(|l| {
+            l.split(": ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+fn field(lines: &[String], key: &str) -> Option<u64> {
+    let l = lines.iter().find(|l| l.contains(key))?;
+    let after = l.split(key).nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+/// Sizes of the loaded ELF sections, by name.
+fn section_sizes(elf: &Path) -> Result<Vec<(String, u64)>> {
+    let out = std::process::Command::new("size")
+        .args(["-A"])
+        .arg(elf)
+        .output()
+        .context("`size` (binutils)")?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && f[0].starts_with('.'))
+                .then(|| (f[0].to_string(), f[1].parse().unwrap_or(0)))
+        })
+        .collect())
+}
+
+/// Run the bench: every variant of the board, per-layer instructions, MACs per
+/// instruction, flash and RAM.
+pub fn bench(b: &Board, data: &Path) -> Result<()> {
+    let blob = std::fs::read(data.join("model.nqm"))?;
+    let ops = macs(&blob)?;
+    let mut logs = Vec::new();
+    let mut elfs = Vec::new();
+    for v in b.variants {
+        let elf = build(b, v, data)?;
+        let (code, log) = run_qemu(b, &elf)?;
+        check(b, code, &log)?;
+        logs.push(counts(&log));
+        elfs.push((elf, log));
+    }
+    let names: Vec<&str> = b.variants.iter().map(|v| v.name).collect();
+    let best = names.len() - 1;
+    println!(
+        "\n{} ({}) — instructions per image under QEMU (-icount shift=0)\n",
+        b.name, b.cpu
+    );
+    println!(
+        "| layer | op | MACs | {} | {} instr/MAC | {} vs {} |",
+        names.join(" | "),
+        names[best],
+        names[best],
+        names[0]
+    );
+    println!("|---:|---|---:|{}---:|---:|", "---:|".repeat(names.len()));
+    let mut conv = vec![0u64; names.len()];
+    let mut conv_macs = 0u64;
+    for (i, (name, mac)) in ops.iter().enumerate() {
+        let row: Vec<u64> = logs
+            .iter()
+            .map(|l| l.get(i).copied().unwrap_or(0))
+            .collect();
+        if *mac > 0 {
+            conv_macs += mac;
+            for (c, r) in conv.iter_mut().zip(&row) {
+                *c += r;
+            }
+        }
+        let per = if *mac > 0 {
+            format!("{:.3}", row[best] as f64 / *mac as f64)
+        } else {
+            "–".into()
+        };
+        let cells: Vec<String> = row.iter().map(u64::to_string).collect();
+        println!(
+            "| {i} | {name} | {mac} | {} | {per} | {:.2}× |",
+            cells.join(" | "),
+            row[0] as f64 / row[best].max(1) as f64
+        );
+    }
+    let totals: Vec<u64> = elfs
+        .iter()
+        .map(|(_, l)| field(l, "total: ").unwrap_or(0))
+        .collect();
+    let bold = |v: &[u64]| {
+        v.iter()
+            .map(|x| format!("**{x}**"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    println!(
+        "| | **conv + fc** | **{conv_macs}** | {} | **{:.3}** | **{:.2}×** |",
+        bold(&conv),
+        conv[best] as f64 / conv_macs.max(1) as f64,
+        conv[0] as f64 / conv[best].max(1) as f64
+    );
+    println!(
+        "| | **whole network** | | {} | **{:.3}** | **{:.2}×** |",
+        bold(&totals),
+        totals[best] as f64 / conv_macs.max(1) as f64,
+        totals[0] as f64 / totals[best].max(1) as f64
+    );
+    let (elf, log) = &elfs[best];
+    let secs = section_sizes(elf)?;
+    let get = |n: &str| {
+        secs.iter()
+            .filter(|(k, _)| k == n)
+            .map(|(_, v)| *v)
+            .sum::<u64>()
+    };
+    println!(
+        "\nflash ({}): code {} B (.text), constants {} B (.rodata), model {} B (.model)",
+        names[best],
+        get(".text"),
+        get(".rodata"),
+        get(".model")
+    );
+    println!(
+        "ram ({}): arena {} B, stack high-water {} B (painted), static data {} B (.data + .bss, arena included)",
+        names[best],
+        field(log, "arena ").unwrap_or(0),
+        field(log, "stack high-water ").unwrap_or(0),
+        get(".data") + get(".bss") + get(".uninit")
+    );
+    let nqm = std::fs::read_to_string(data.join("nqm.txt")).unwrap_or_default();
+    println!("converter: {}", nqm.trim());
+    Ok(())
+}
