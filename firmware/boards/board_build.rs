@@ -7,4 +7,8 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rustc-link-arg=-Tlink.x");
     println!("cargo:rustc-link-arg=-Tdefmt.x");
+    // Test binaries of boards that run on-target tests (embedded-test).
+    if std::path::Path::new("tests").is_dir() {
+        println!("cargo:rustc-link-arg-tests=-Tembedded-test.x");
+    }
 }

@@ -41,6 +41,8 @@ pub struct Board {
     pub qemu: Option<&'static str>,
     /// The builds `fw bench` compares; the last is the one `fw run` uses.
     pub variants: &'static [Variant],
+    /// probe-rs `--chip` of a real board.
+    pub probe_chip: Option<&'static str>,
 }
 
 const SCALAR_V8M: Variant = Variant {
@@ -82,6 +84,7 @@ pub const BOARDS: [Board; 3] = [
         cpu: "cortex-m55",
         qemu: Some("mps3-an547"),
         variants: &[SCALAR_V8M, AUTOVEC_M55, DSP_M33, HELIUM],
+        probe_chip: None,
     },
     Board {
         name: "qemu-an386",
@@ -89,6 +92,7 @@ pub const BOARDS: [Board; 3] = [
         cpu: "cortex-m4",
         qemu: Some("mps2-an386"),
         variants: &[SCALAR_M4, DSP_M4],
+        probe_chip: None,
     },
     Board {
         name: "pico2",
@@ -96,6 +100,7 @@ pub const BOARDS: [Board; 3] = [
         cpu: "cortex-m33",
         qemu: None,
         variants: &[DSP_M33],
+        probe_chip: Some("RP235x"),
     },
 ];
 
@@ -186,6 +191,10 @@ pub fn build(b: &Board, v: &Variant, data: &Path) -> Result<PathBuf> {
     if let Some(f) = v.feature {
         c.args(["--features", f]);
     }
+    if b.qemu.is_none() {
+        // Real boards also have on-target tests (embedded-test): link them too.
+        c.args(["--bins", "--tests"]);
+    }
     run(&mut c)?;
     Ok(target_dir.join(b.target).join("release").join(b.name))
 }
@@ -259,8 +268,15 @@ pub fn fw(args: &[String]) -> Result<()> {
             Ok(())
         }
         "run" if probe || b.qemu.is_none() => {
+            let chip = b.probe_chip.with_context(|| {
+                format!(
+                    "{} is a QEMU machine; --probe needs a real board (pico2)",
+                    b.name
+                )
+            })?;
             let elf = build(&b, &b.best(), &data)?;
-            run(Command::new("probe-rs").args(["run", "--chip", "RP235x"]).arg(&elf)).context("probe-rs (install it with `cargo install probe-rs-tools`; needs the board attached)")
+            run(Command::new("probe-rs").args(["run", "--chip", chip]).arg(&elf))
+                .context("probe-rs (install it with `cargo install probe-rs-tools`; needs the board attached through a debug probe)")
         }
         "run" => {
             let elf = build(&b, &b.best(), &data)?;

@@ -93,6 +93,13 @@ fn section_sizes(elf: &Path) -> Result<Vec<(String, u64)>> {
 /// Run the bench: every variant of the board, per-layer instructions, MACs per
 /// instruction, flash and RAM.
 pub fn bench(b: &Board, data: &Path) -> Result<()> {
+    if b.qemu.is_none() {
+        anyhow::bail!(
+            "fw bench counts instructions under QEMU; on {} use `cargo xtask fw run --board {} --probe`, which logs DWT cycles per layer",
+            b.name,
+            b.name
+        );
+    }
     let blob = std::fs::read(data.join("model.nqm"))?;
     let ops = macs(&blob)?;
     let mut logs = Vec::new();

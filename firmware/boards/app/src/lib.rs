@@ -278,6 +278,31 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     p.exit(if agree == images && bad == 0 { 0 } else { 1 })
 }
 
+/// Number of embedded test images for `model`'s input size.
+pub fn n_images(model: &Model) -> usize {
+    INPUTS.len() / model.input.len().max(1)
+}
+
+/// Classify embedded test image `k` (argmax of the output, lowest index on ties).
+pub fn classify(
+    model: &Model,
+    arena: &mut [i8],
+    k: usize,
+) -> Result<usize, nyquist_firmware::Error> {
+    let n = model.input.len();
+    let input = INPUTS
+        .get(k * n..(k + 1) * n)
+        .ok_or(nyquist_firmware::Error::OutOfBounds)?;
+    let mut out = [0i8; 16];
+    let outs = model.output.len().min(16);
+    model.run(
+        arena,
+        nyquist_firmware::blob::as_i8(input),
+        &mut out[..outs],
+    )?;
+    Ok(argmax(&out[..outs]))
+}
+
 fn argmax(v: &[i8]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
