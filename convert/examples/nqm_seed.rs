@@ -11,7 +11,9 @@ use nyquist_convert::verify::Samples;
 use nyquist_convert::{convert, BlurMode, Options};
 
 fn main() -> anyhow::Result<()> {
-    let out = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: nqm_seed OUT.nqm"))?;
+    let out = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: nqm_seed OUT.nqm"))?;
     let spec = ResNetSpec {
         in_channels: 3,
         widths: [4, 4, 4, 8],
@@ -29,9 +31,20 @@ fn main() -> anyhow::Result<()> {
         },
     )?;
     let n = shape.iter().product();
-    let q = quantize(&c.model, &Samples::random(16, n, 1).inputs, &shape, None, &QuantOptions::default())?;
+    let q = quantize(
+        &c.model,
+        &Samples::random(16, n, 1).inputs,
+        &shape,
+        None,
+        &QuantOptions::default(),
+    )?;
     let (blob, info) = export(&q.float, &q.graph, &q.params, &shape, None)?;
     nyquist_convert::onnx::io::write_atomic(std::path::Path::new(&out), &blob)?;
-    println!("{out}: {} bytes, {} ops, arena {} bytes", blob.len(), info.ops, info.arena_size);
+    println!(
+        "{out}: {} bytes, {} ops, arena {} bytes",
+        blob.len(),
+        info.ops,
+        info.arena_size
+    );
     Ok(())
 }

@@ -20,11 +20,20 @@ fn eval_dir() -> String {
     root().join("models/fmnist/eval").display().to_string()
 }
 
+/// The `nyquist` binary, through `NYQUIST_TEST_RUNNER` (e.g. `qemu-aarch64`)
+/// when set: cross-built test binaries cannot exec a foreign binary directly
+/// where binfmt_misc is not set up.
 fn nyquist(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nyquist"))
-        .args(args)
-        .output()
-        .expect("run nyquist")
+    let bin = env!("CARGO_BIN_EXE_nyquist");
+    let mut c = match std::env::var("NYQUIST_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut c = Command::new(runner);
+            c.arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    };
+    c.args(args).output().expect("run nyquist")
 }
 
 fn ok(o: &std::process::Output) -> String {

@@ -1,66 +1,144 @@
 //! `cargo xtask ci`: everything CI checks, cheapest and fastest-failing first.
 //!
 //! 1. install what is missing (rustup targets, Debian cross tools, QEMU, libclang), saying so;
-//! 2. `cargo fmt --check`, `cargo clippy -D warnings` (host, and the camera feature);
+//! 2. `cargo fmt --check` and `cargo clippy -D warnings`: host workspace (and the
+//!    camera feature), the firmware for each Cortex-M kernel, every board crate;
 //! 3. every host test;
-//! 4. the platform-sensitive suites on aarch64 (static musl, release profile — the
-//!    same build `build-runtime` ships) under `qemu-aarch64`: runtime predictions
-//!    and eval, corruption fingerprints;
-//! 5. the static `nyquist` binaries for aarch64 and armv7, V4L2 camera included.
+//! 4. on aarch64 under `qemu-aarch64` (static musl, release profile — the same
+//!    build `build-runtime` ships): the runtime's predictions on every 8th
+//!    bundled image (equal to x86) and its unit tests, the corruption
+//!    fingerprints, the firmware's NEON kernels (plain and with `+dotprod`);
+//! 5. the firmware demo on both QEMU boards (predictions equal to the host
+//!    engine, kernels bit-exact with scalar on the emulated core) and the Pico 2
+//!    image and on-target test binary (compiled only);
+//! 6. the static `nyquist` binaries for aarch64 and armv7, V4L2 camera included.
 
 use anyhow::Result;
 
 use crate::cross::{cross_cargo, prepare, target};
-use crate::util::{cargo, run};
+use crate::fw::{build, check, generate_data, run_qemu, BOARDS};
+use crate::util::{cargo, ensure_apt, ensure_target, run};
 
 /// Run fmt, clippy and the test suites.
 pub fn run_ci(_args: &[String]) -> Result<()> {
     let t0 = std::time::Instant::now();
+    let mut laps = Vec::new();
+    let mut lap = |name: &str| {
+        laps.push((name.to_string(), t0.elapsed()));
+        step(name);
+    };
     let aarch64 = target("aarch64")?;
     let armv7 = target("armv7")?;
-    step("setup");
+    lap("setup");
     prepare(&aarch64, true)?;
     prepare(&armv7, true)?;
-    step("rustfmt");
+    for b in BOARDS {
+        ensure_target(b.target)?;
+    }
+    ensure_apt(&["qemu-system-arm"])?;
+    lap("rustfmt");
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    step("clippy");
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(cargo().args([
-        "clippy",
-        "-p",
-        "nyquist-runtime",
-        "--features",
-        "camera",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    step("host tests");
+    run(cargo()
+        .current_dir("firmware/boards")
+        .args(["fmt", "--all", "--check"]))?;
+    lap("clippy");
+    let deny = ["--", "-D", "warnings"];
+    run(cargo()
+        .args(["clippy", "--workspace", "--all-targets"])
+        .args(deny))?;
+    run(cargo()
+        .args(["clippy", "-p", "nyquist-runtime", "--features", "camera"])
+        .args(deny))?;
+    for (t, cpu, kernel) in [
+        ("thumbv8m.main-none-eabihf", "cortex-m55", "kernel-helium"),
+        ("thumbv7em-none-eabihf", "cortex-m4", "kernel-dsp"),
+    ] {
+        run(cargo()
+            .env("RUSTFLAGS", format!("-C target-cpu={cpu}"))
+            .env("CARGO_TARGET_DIR", "target/fw-clippy")
+            .args([
+                "clippy",
+                "-p",
+                "nyquist-firmware",
+                "--target",
+                t,
+                "--features",
+            ])
+            .arg(format!("{kernel},defmt"))
+            .args(deny))?;
+    }
+    let data = generate_data()?;
+    for b in BOARDS {
+        let mut c = cargo();
+        c.current_dir("firmware/boards")
+            .env("NYQUIST_FW_DATA", &data)
+            .env("DEFMT_LOG", "info")
+            .env("RUSTFLAGS", format!("-C target-cpu={}", b.cpu))
+            .env(
+                "CARGO_TARGET_DIR",
+                std::fs::canonicalize("target")?.join("fw-clippy"),
+            )
+            .args([
+                "clippy",
+                "-p",
+                b.name,
+                "-p",
+                "nyquist-app",
+                "--target",
+                b.target,
+            ]);
+        if b.qemu.is_none() {
+            c.arg("--all-targets");
+        }
+        run(c.args(deny))?;
+    }
+    lap("host tests");
     run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
-    let lap = t0.elapsed();
-    step(&format!("{} tests under qemu-aarch64", aarch64.triple));
-    run(cross_cargo(&aarch64)
-        .env("NYQUIST_TEST_RUNNER", "qemu-aarch64")
+    lap(&format!("{} tests under qemu-aarch64", aarch64.triple));
+    let qemu_test = |packages: &[&str], tests: &[&str]| -> Result<()> {
+        let mut c = cross_cargo(&aarch64);
+        c.env("NYQUIST_TEST_RUNNER", "qemu-aarch64")
+            .env("NYQUIST_PREDICTION_STRIDE", "8")
+            .args(["test", "--release", "--target", aarch64.triple]);
+        for p in packages {
+            c.args(["-p", p]);
+        }
+        for t in tests {
+            c.args(["--test", t]);
+        }
+        run(c.arg("--lib"))
+    };
+    qemu_test(&["nyquist-runtime"], &["predictions"])?;
+    qemu_test(&["nyquist-corrupt"], &["determinism"])?;
+    qemu_test(&["nyquist-firmware"], &["kernels"])?;
+    run(cargo()
+        .env("RUSTFLAGS", "-C target-feature=+dotprod")
+        .env("CARGO_TARGET_DIR", "target/aarch64-dotprod")
         .args([
             "test",
             "--release",
             "--target",
             aarch64.triple,
             "-p",
-            "nyquist-runtime",
-            "-p",
-            "nyquist-corrupt",
-            "--lib",
-            "--tests",
+            "nyquist-firmware",
+            "--test",
+            "kernels",
         ]))?;
-    step("static binaries (aarch64, armv7)");
+    lap("firmware on QEMU boards");
+    for b in BOARDS {
+        let elf = build(&b, &b.best(), &data)?;
+        if b.qemu.is_some() {
+            let (code, lines) = run_qemu(&b, &elf)?;
+            check(&b, code, &lines)?;
+        } else {
+            println!(
+                "{}: built {} and its on-target tests (hardware steps: firmware/README.md)",
+                b.name,
+                elf.display()
+            );
+        }
+    }
+    lap("static binaries (aarch64, armv7)");
     for t in [aarch64, armv7] {
         run(cross_cargo(&t).args([
             "build",
@@ -75,11 +153,11 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
             "camera",
         ]))?;
     }
-    eprintln!(
-        "\nxtask ci: all green in {:.0?} (host part {:.0?})",
-        t0.elapsed(),
-        lap
-    );
+    lap("done");
+    eprintln!("\nxtask ci: all green in {:.0?}", t0.elapsed());
+    for w in laps.windows(2) {
+        eprintln!("  {:<48} {:>6.0?}", w[0].0, w[1].1 - w[0].1);
+    }
     Ok(())
 }
 
