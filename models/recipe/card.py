@@ -4,6 +4,7 @@ evaluation subset with onnxruntime and render `<stem>.card.json` as Markdown.
 
     python models/recipe/card.py models/fmnist/resnet18r-blurafterconv.onnx \
         [--robustness eval.json]   # a `nyquist eval --json` result to include
+                                   # (committed under models/fmnist/robustness/)
 """
 import argparse
 import json
@@ -45,6 +46,48 @@ def eval_subset_accuracy(model_path: Path, eval_dir: Path):
     return float((logits.argmax(1) == y).mean()), len(y)
 
 
+def robustness_summary(path: Path):
+    """The parts of a `nyquist eval --json` result a card shows."""
+    d = json.loads(path.read_text())
+    ref = d.get("reference") or {}
+    return {
+        "result": str(path),
+        "images": d["dataset"]["images"],
+        "severities": d["severities"],
+        "seed": d["seed"],
+        "clean_error": d["clean_error"],
+        "mce": d.get("mce"),
+        "relative_mce": d.get("relative_mce"),
+        "reference": ref.get("name"),
+        "corruptions": {
+            name: {"mean_error": sum(c["errors"]) / len(c["errors"]), "ce": c.get("ce"), "benchmark": c.get("benchmark", True)}
+            for name, c in d["corruptions"].items()
+        },
+    }
+
+
+def robustness_lines(r):
+    bench = {k: v for k, v in r["corruptions"].items() if v["benchmark"]}
+    mean_err = sum(v["mean_error"] for v in bench.values()) / len(bench)
+    lines = ["", "## Robustness (Fashion-MNIST-C: ImageNet-C corruptions, `nyquist eval`)", "",
+             f"{r['images']:,} eval images, severities {r['severities']}, corruption seed {r['seed']}; "
+             f"result: `{r['result']}`, from `cargo run --release -p nyquist-runtime --bin nyquist -- eval "
+             f"--model <model>.onnx --data models/fmnist/eval --json <result>.json"
+             + (f" --reference <{r['reference']} result>.json`." if r["reference"] else "`."), "",
+             f"- clean error: {100 * r['clean_error']:.2f}%",
+             f"- mean error over the 15 benchmark corruptions × 5 severities: {100 * mean_err:.1f}%"]
+    if r["mce"] is not None:
+        lines += [f"- **mCE {r['mce']:.1f}** (relative mCE {r['relative_mce']:.1f}), "
+                  f"CE normalised by `{r['reference']}` (= 100)"]
+        lines += ["", "| corruption | mean error % | CE |", "|---|---:|---:|"]
+        for name, v in r["corruptions"].items():
+            extra = "" if v["benchmark"] else " (extra)"
+            lines.append(f"| {name}{extra} | {100 * v['mean_error']:.1f} | {100 * v['ce']:.1f} |")
+    else:
+        lines += ["- this model is the CE reference (its CE = 100 by definition)"]
+    return lines
+
+
 def render(card):
     lines = [f"# Model card: {card['name']}", ""]
     lines += [f"- variant: `{card['variant']}`", f"- data: {card['dataset']}", f"- input: {card['input']}",
@@ -57,10 +100,7 @@ def render(card):
               f"{card['train_seconds'] / 60:.0f} min on {card['device']} ({card['threads']} threads), "
               f"torch {card['torch']}, Python {card['python']}"]
     if "robustness" in card:
-        r = card["robustness"]
-        lines += ["", "## Robustness (Fashion-MNIST-C, `nyquist eval`)", "", r.get("summary", "")]
-        if "table" in r:
-            lines += ["", r["table"]]
+        lines += robustness_lines(card["robustness"])
     lines += ["", "## Reproduce", "", "```sh",
               "python3 -m venv .venv && .venv/bin/pip install -r models/recipe/requirements.txt",
               f"OMP_WAIT_POLICY=PASSIVE .venv/bin/{card['command'].replace('python ', 'python ', 1)}",
@@ -72,7 +112,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", type=Path)
     ap.add_argument("--eval", type=Path, default=None)
-    ap.add_argument("--robustness", type=Path, default=None, help="JSON with 'summary' (and 'table') to include")
+    ap.add_argument("--robustness", type=Path, default=None, help="a `nyquist eval --json` result to include")
     args = ap.parse_args()
     stem = args.model.with_suffix("")
     card_path = Path(f"{stem}.card.json")
@@ -82,7 +122,7 @@ def main():
     card["eval_subset_accuracy"] = round(acc, 4)
     card["eval_subset_size"] = n
     if args.robustness:
-        card["robustness"] = json.loads(args.robustness.read_text())
+        card["robustness"] = robustness_summary(args.robustness)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     Path(f"{stem}.card.md").write_text(render(card))
     print(f"{card['name']}: eval subset accuracy {100 * acc:.2f}% on {n} images")
