@@ -4,10 +4,11 @@
 //! 2. `cargo fmt --check` and `cargo clippy -D warnings`: host workspace (and the
 //!    camera feature), the firmware for each Cortex-M kernel, every board crate;
 //! 3. every host test;
-//! 4. on aarch64 under `qemu-aarch64` (static musl, release profile — the same
+//! 4. on aarch64 under `qemu-aarch64` (static, release profile — the same
 //!    build `build-runtime` ships): the runtime's predictions on every 8th
 //!    bundled image (equal to x86) and its unit tests, the corruption
 //!    fingerprints, the firmware's NEON kernels (plain and with `+dotprod`);
+//!    On armv7 under `qemu-arm`: the corruption fingerprints.
 //! 5. the firmware demo on both QEMU boards (predictions equal to the host
 //!    engine, kernels bit-exact with scalar on the emulated core) and the Pico 2
 //!    image and on-target test binary (compiled only);
@@ -124,6 +125,17 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
             "--test",
             "kernels",
         ]))?;
+    lap(&format!("{} tests under qemu-arm", armv7.triple));
+    run(cross_cargo(&armv7).args([
+        "test",
+        "--release",
+        "--target",
+        armv7.triple,
+        "-p",
+        "nyquist-corrupt",
+        "--test",
+        "determinism",
+    ]))?;
     lap("firmware on QEMU boards");
     for b in BOARDS {
         let elf = build(&b, &b.best(), &data)?;

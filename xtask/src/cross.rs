@@ -1,5 +1,6 @@
-//! `cargo xtask build-runtime --target aarch64|armv7`: fully static musl builds
-//! of the `nyquist` binary for Raspberry Pi (64- and 32-bit OS) and Jetson,
+//! `cargo xtask build-runtime --target aarch64|armv7`: fully static builds of
+//! the `nyquist` binary (aarch64: musl; armv7: glibc with `crt-static`, see
+//! `.cargo/config.toml`) for Raspberry Pi (64- and 32-bit OS) and Jetson,
 //! with V4L2 camera support. Installs the rustup target, Debian's cross gcc (the
 //! linker) and libclang (bindgen reads the target's V4L2 headers) when missing.
 
@@ -32,7 +33,7 @@ pub const TARGETS: [Arm; 2] = [
     },
     Arm {
         name: "armv7",
-        triple: "armv7-unknown-linux-musleabihf",
+        triple: "armv7-unknown-linux-gnueabihf",
         gcc: "gcc-arm-linux-gnueabihf",
         include: "/usr/arm-linux-gnueabihf/include",
     },
@@ -128,7 +129,7 @@ pub fn build_runtime(args: &[String]) -> Result<()> {
     let linkage = match is_static_elf(&bytes) {
         Some(true) => "statically linked",
         Some(false) => bail!(
-            "{} is dynamically linked; expected a static musl binary",
+            "{} is dynamically linked; expected a static binary",
             bin.display()
         ),
         None => bail!("{} is not an ELF binary", bin.display()),

@@ -61,7 +61,7 @@ fn print_help() {
         "usage: cargo xtask <command>\n\n\
          convert MODEL [ARGS]   convert a model (see `cargo xtask convert --help`)\n\
          demo                   fold + int8 + robustness gate on the bundled model, print the tables\n\
-         build-runtime --target aarch64|armv7   static musl `nyquist` for ARM Linux boards\n\
+         build-runtime --target aarch64|armv7   static `nyquist` for ARM Linux boards\n\
          fw run|bench|build --board qemu-an547|qemu-an386|pico2 [--probe]   firmware demo\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
          bench [convert]        benchmarks with ratios against their baseline"
