@@ -1,5 +1,6 @@
-//! `cargo xtask bench [convert]`: run the criterion benchmarks and print each
-//! result as a ratio against the baseline measured in the same run.
+//! `cargo xtask bench [convert|quant|corrupt|runtime]`: run the criterion
+//! benchmarks and print each result as a ratio against the baseline measured
+//! in the same run; `runtime` compares `nyquist bench` with onnxruntime.
 
 use std::path::Path;
 
@@ -50,17 +51,12 @@ const SUITES: &[Suite] = &[
 
 /// Run the suites named in `args` (all when none).
 pub fn run_bench(args: &[String]) -> Result<()> {
-    let picked: Vec<&Suite> = SUITES
-        .iter()
-        .filter(|s| args.is_empty() || args.iter().any(|a| a == s.name))
-        .collect();
-    if picked.is_empty() {
-        bail!(
-            "unknown bench {:?}; known: {}",
-            args,
-            SUITES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-        );
+    let known: Vec<&str> = SUITES.iter().map(|s| s.name).chain(["runtime"]).collect();
+    if let Some(bad) = args.iter().find(|a| !known.contains(&a.as_str())) {
+        bail!("unknown bench `{bad}`; known: {}", known.join(", "));
     }
+    let wants = |n: &str| args.is_empty() || args.iter().any(|a| a == n);
+    let picked: Vec<&Suite> = SUITES.iter().filter(|s| wants(s.name)).collect();
     for s in picked {
         run(cargo().args(["bench", "-p", s.package, "--bench", s.bench]))?;
         print_ratios(s)?;
@@ -77,6 +73,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
             )?;
             python_corrupt()?;
         }
+    }
+    if wants("runtime") {
+        crate::bench_runtime::bench_runtime()?;
     }
     Ok(())
 }

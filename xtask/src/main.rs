@@ -6,12 +6,14 @@
 //! | `demo` | the main job on the bundled model and data |
 //! | `build-runtime --target aarch64\|armv7` | static `nyquist` for ARM Linux |
 //! | `ci` | every check CI runs: fmt, clippy, all tests (host and cross) |
-//! | `bench [convert]` | criterion benchmarks, printed as ratios against their baseline |
+//! | `fw run\|bench\|build --board B [--probe]` | the firmware demo on a QEMU board or (probe-rs) a Pico 2; per-layer instruction counts |
+//! | `bench [convert\|quant\|corrupt\|runtime]` | benchmarks, printed as ratios against a baseline from the same run |
 //!
 //! Missing tools (rustup targets, Debian packages) are installed on demand, and
 //! every installation is announced first.
 
 mod bench;
+mod bench_runtime;
 mod ci;
 mod cross;
 mod demo;
@@ -64,6 +66,6 @@ fn print_help() {
          build-runtime --target aarch64|armv7   static `nyquist` for ARM Linux boards\n\
          fw run|bench|build --board qemu-an547|qemu-an386|pico2 [--probe]   firmware demo\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
-         bench [convert]        benchmarks with ratios against their baseline"
+         bench [convert|quant|corrupt|runtime]   benchmarks with ratios against their baseline"
     );
 }

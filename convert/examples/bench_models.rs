@@ -1,0 +1,71 @@
+//! Write the models `cargo xtask bench runtime` times with `nyquist bench` and
+//! onnxruntime, into the folder given (default `target/bench-runtime`):
+//!
+//! * `resnet18_224_plain.onnx` — ResNet-18, 224×224, no blurs (random weights);
+//! * `resnet18_224_blurafterconv.onnx` — the same with BlurAfterConv blurs, as exported;
+//! * `resnet18_224_blurafterconv.nyq.onnx` — that one after `--fold-blur` (auto);
+//! * `fmnist_32.nyq.onnx` / `.int8.onnx` / `.int8.tract.onnx` — the bundled model
+//!   converted, then int8 (QDQ and QLinearConv forms) calibrated on the bundled
+//!   calibration images.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use nyquist_convert::onnx::io::write_atomic;
+use nyquist_convert::onnx::pb::ModelProto;
+use nyquist_convert::quant::{quantize, QuantOptions};
+use nyquist_convert::synth::{resnet, Family, ResNetSpec};
+use nyquist_convert::{convert, onnx, BlurMode, Options};
+use nyquist_runtime::{dataset, ModelInfo, Preprocess};
+use prost::Message;
+
+fn converted(m: &onnx::Model, shape: &[usize]) -> anyhow::Result<ModelProto> {
+    let opts = Options {
+        mode: BlurMode::Auto,
+        random_samples: 2,
+        input_shape: Some(shape.to_vec()),
+        ..Options::default()
+    };
+    Ok(convert(m, &opts)?.model)
+}
+
+fn main() -> anyhow::Result<()> {
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "target/bench-runtime".into()),
+    );
+    std::fs::create_dir_all(&out)?;
+    let save = |name: &str, bytes: Vec<u8>| {
+        write_atomic(&out.join(name), &bytes).with_context(|| name.to_string())
+    };
+    let shape = [1, 3, 224, 224];
+    save(
+        "resnet18_224_plain.onnx",
+        resnet(&ResNetSpec::imagenet(Family::Plain))
+            .proto
+            .encode_to_vec(),
+    )?;
+    let bac = resnet(&ResNetSpec::imagenet(Family::BlurAfterConv));
+    save("resnet18_224_blurafterconv.onnx", bac.proto.encode_to_vec())?;
+    save(
+        "resnet18_224_blurafterconv.nyq.onnx",
+        converted(&bac, &shape)?.encode_to_vec(),
+    )?;
+
+    let path = Path::new("models/fmnist/resnet18r-blurafterconv.onnx");
+    let model = onnx::load_model(path)?;
+    let pre = Preprocess::from_info(&ModelInfo::from_onnx_file(path)?)?;
+    let calib: Vec<Vec<f32>> = dataset::list_images(Path::new("models/fmnist/calib"))?
+        .iter()
+        .take(200)
+        .map(|p| Ok(pre.tensor(&nyquist_runtime::preprocess::open_image(p)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let conv = converted(&model, &pre.shape)?;
+    let q = quantize(&conv, &calib, &pre.shape, None, &QuantOptions::default())?;
+    save("fmnist_32.nyq.onnx", conv.encode_to_vec())?;
+    save("fmnist_32.int8.onnx", q.qdq.encode_to_vec())?;
+    save("fmnist_32.int8.tract.onnx", q.qlinear.encode_to_vec())?;
+    println!("wrote 6 models to {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! `cargo xtask bench runtime`: `nyquist bench` (tract) against onnxruntime on
+//! the same ONNX files, on this machine: ResNet-18 224×224 float (plain, with
+//! BlurAfterConv blurs as exported, and after `--fold-blur`) and the bundled
+//! Fashion-MNIST model (float and its two int8 forms). tract runs a batch-1
+//! inference on one thread; onnxruntime is timed with 1 and 2 intra-op threads.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::util::{cargo, run};
+
+const DIR: &str = "target/bench-runtime";
+
+/// (file stem, input shape, what it is).
+const MODELS: [(&str, &str, &str); 6] = [
+    (
+        "resnet18_224_plain",
+        "1,3,224,224",
+        "ResNet-18 224, plain, float",
+    ),
+    (
+        "resnet18_224_blurafterconv",
+        "1,3,224,224",
+        "ResNet-18 224, blurs as exported, float",
+    ),
+    (
+        "resnet18_224_blurafterconv.nyq",
+        "1,3,224,224",
+        "ResNet-18 224, blurs folded (auto), float",
+    ),
+    (
+        "fmnist_32.nyq",
+        "1,1,32,32",
+        "bundled model, converted, float",
+    ),
+    ("fmnist_32.int8", "1,1,32,32", "bundled model, int8 QDQ"),
+    (
+        "fmnist_32.int8.tract",
+        "1,1,32,32",
+        "bundled model, int8 QLinearConv",
+    ),
+];
+
+/// `nyquist bench --json` median latency (ms) and the kernels line.
+fn nyquist_p50(stem: &str, shape: &str) -> Result<(f64, String)> {
+    let model = format!("{DIR}/{stem}.onnx");
+    let out = Command::new("target/release/nyquist")
+        .args([
+            "bench",
+            "--model",
+            &model,
+            "--input-shape",
+            shape,
+            "--threads",
+            "1",
+            "--json",
+        ])
+        .args(["--runs", if shape.ends_with("224") { "60" } else { "400" }])
+        .output()
+        .context("target/release/nyquist")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "nyquist bench {model}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("nyquist bench --json")?;
+    let p50 = v["p50_ms"].as_f64().context("p50_ms")?;
+    Ok((p50, v["kernels"].as_str().unwrap_or("").to_string()))
+}
+
+/// onnxruntime medians: stem → [1 thread, 2 threads] in ms (empty when not installed).
+fn onnxruntime() -> HashMap<String, [f64; 2]> {
+    let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .args(["convert/benches/onnxruntime_time.py", DIR])
+        .output();
+    let text = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            println!(
+                "onnxruntime: skipped ({})",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return HashMap::new();
+        }
+        Err(e) => {
+            println!("onnxruntime: skipped ({python}: {e}); set NYQUIST_PYTHON to a Python with onnxruntime");
+            return HashMap::new();
+        }
+    };
+    let mut m: HashMap<String, [f64; 2]> = HashMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [stem, threads, ms] = f[..] else { continue };
+        let (Ok(t), Ok(ms)) = (threads.parse::<usize>(), ms.parse::<f64>()) else {
+            continue;
+        };
+        if (1..=2).contains(&t) {
+            m.entry(stem.to_string()).or_insert([f64::NAN; 2])[t - 1] = ms;
+        }
+    }
+    m
+}
+
+/// Run the comparison and print the table.
+pub fn bench_runtime() -> Result<()> {
+    run(cargo().args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "nyquist-runtime",
+        "--bin",
+        "nyquist",
+    ]))?;
+    run(cargo().args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "nyquist-convert",
+        "--example",
+        "bench_models",
+        "--",
+        DIR,
+    ]))?;
+    let ort = onnxruntime();
+    let mut kernels = String::new();
+    println!("\nbatch-1 median latency, same ONNX files; ratio = nyquist / onnxruntime (< 1: nyquist faster)\n");
+    println!("| model | nyquist (tract, 1 thread) | onnxruntime 1 thread | ratio | onnxruntime 2 threads | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (stem, shape, what) in MODELS {
+        let (p50, k) = nyquist_p50(stem, shape)?;
+        kernels = k;
+        let [o1, o2] = ort.get(stem).copied().unwrap_or([f64::NAN; 2]);
+        println!(
+            "| {what} | {p50:.3} ms | {o1:.3} ms | {:.2}× | {o2:.3} ms | {:.2}× |",
+            p50 / o1,
+            p50 / o2
+        );
+    }
+    println!("\ntract kernels on this machine: {kernels}");
+    println!("goal: ≤ 1.0× onnxruntime on float, faster on int8");
+    Ok(())
+}
