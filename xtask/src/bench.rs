@@ -118,25 +118,36 @@ fn print_group(group: &str, baseline: &str, members: &[&str], note: &str) -> Res
     Ok(())
 }
 
-/// Time Python's imagecorruptions on the same sweep, if it is installed.
-fn python_corrupt() -> Result<()> {
+/// Run a Python helper script (`NYQUIST_PYTHON`, default `python3`) and return
+/// its stdout; `None` (with a line saying why) when Python or the package it
+/// times is missing, so comparison columns are optional.
+pub fn python(args: &[&str], what: &str) -> Option<String> {
     let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(&python)
-        .arg("corrupt/benches/imagecorruptions_time.py")
-        .output();
-    let text = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+    match std::process::Command::new(&python).args(args).output() {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
         Ok(o) => {
             println!(
-                "\nimagecorruptions: skipped ({})",
+                "\n{what}: skipped ({})",
                 String::from_utf8_lossy(&o.stderr).trim()
             );
-            return Ok(());
+            None
         }
         Err(e) => {
-            println!("\nimagecorruptions: skipped ({python}: {e})");
-            return Ok(());
+            println!(
+                "\n{what}: skipped ({python}: {e}); set NYQUIST_PYTHON to a Python that has it"
+            );
+            None
         }
+    }
+}
+
+/// Time Python's imagecorruptions on the same sweep, if it is installed.
+fn python_corrupt() -> Result<()> {
+    let Some(text) = python(
+        &["corrupt/benches/imagecorruptions_time.py"],
+        "imagecorruptions",
+    ) else {
+        return Ok(());
     };
     let secs: f64 = text
         .split_whitespace()
@@ -145,7 +156,7 @@ fn python_corrupt() -> Result<()> {
         .context("python timing output")?;
     let one = mean_ns("all_19x5", "one_thread")? / 1e9;
     let par = mean_ns("all_19x5", "rayon")? / 1e9;
-    println!("\nimagecorruptions (Python, {python}): {secs:.3} s per sweep");
+    println!("\nimagecorruptions (Python): {secs:.3} s per sweep");
     println!(
         "  nyquist-corrupt one thread: {:.1}x its throughput",
         secs / one
@@ -159,23 +170,11 @@ fn python_corrupt() -> Result<()> {
 
 /// Time onnxruntime on the files the quant bench wrote, if it is installed.
 fn python_onnxruntime() -> Result<()> {
-    let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(&python)
-        .args(["convert/benches/onnxruntime_time.py", "target/bench-quant"])
-        .output();
-    let text = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Ok(o) => {
-            println!(
-                "\nonnxruntime: skipped ({})",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            return Ok(());
-        }
-        Err(e) => {
-            println!("\nonnxruntime: skipped ({python}: {e})");
-            return Ok(());
-        }
+    let Some(text) = python(
+        &["convert/benches/onnxruntime_time.py", "target/bench-quant"],
+        "onnxruntime",
+    ) else {
+        return Ok(());
     };
     println!(
         "\nonnxruntime on the same files (batch 1, median), and tract's time as a ratio of it:"

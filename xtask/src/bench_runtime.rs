@@ -73,23 +73,10 @@ fn nyquist_p50(stem: &str, shape: &str) -> Result<(f64, String)> {
 
 /// onnxruntime medians: stem → [1 thread, 2 threads] in ms (empty when not installed).
 fn onnxruntime() -> HashMap<String, [f64; 2]> {
-    let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .args(["convert/benches/onnxruntime_time.py", DIR])
-        .output();
-    let text = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Ok(o) => {
-            println!(
-                "onnxruntime: skipped ({})",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            return HashMap::new();
-        }
-        Err(e) => {
-            println!("onnxruntime: skipped ({python}: {e}); set NYQUIST_PYTHON to a Python with onnxruntime");
-            return HashMap::new();
-        }
+    let Some(text) =
+        crate::bench::python(&["convert/benches/onnxruntime_time.py", DIR], "onnxruntime")
+    else {
+        return HashMap::new();
     };
     let mut m: HashMap<String, [f64; 2]> = HashMap::new();
     for line in text.lines() {
