@@ -63,8 +63,8 @@ fn damaged_nnef_archive_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.nnef.tgz");
     std::fs::write(&cut, &archive[..archive.len() / 2]).unwrap();
-    let err = Engine::load(&cut, &pre.shape)
-        .err()
-        .expect("a truncated archive must not load");
+    let Err(err) = Engine::load(&cut, &pre.shape) else {
+        panic!("a truncated archive must not load");
+    };
     assert!(err.to_string().contains("cut.nnef.tgz"), "{err}");
 }
