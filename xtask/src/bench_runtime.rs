@@ -2,7 +2,9 @@
 //! the same ONNX files, on this machine: ResNet-18 224×224 float (plain, with
 //! BlurAfterConv blurs as exported, and after `--fold-blur`) and the bundled
 //! Fashion-MNIST model (float and its two int8 forms). tract runs a batch-1
-//! inference on one thread; onnxruntime is timed with 1 and 2 intra-op threads.
+//! inference on one thread; onnxruntime is timed with 1 and 2 intra-op threads,
+//! and on one thread without its NCHWc layout transform (the main source of
+//! its lead on x86).
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -71,23 +73,27 @@ fn nyquist_p50(stem: &str, shape: &str) -> Result<(f64, String)> {
     Ok((p50, v["kernels"].as_str().unwrap_or("").to_string()))
 }
 
-/// onnxruntime medians: stem → [1 thread, 2 threads] in ms (empty when not installed).
-fn onnxruntime() -> HashMap<String, [f64; 2]> {
-    let Some(text) =
-        crate::bench::python(&["convert/benches/onnxruntime_time.py", DIR], "onnxruntime")
-    else {
+/// onnxruntime medians: stem → [1 thread, 2 threads, 1 thread without the
+/// NCHWc layout transform] in ms (empty when not installed).
+fn onnxruntime() -> HashMap<String, [f64; 3]> {
+    let Some(text) = crate::bench::python(
+        &["convert/benches/onnxruntime_time.py", DIR, "--nchw"],
+        "onnxruntime",
+    ) else {
         return HashMap::new();
     };
-    let mut m: HashMap<String, [f64; 2]> = HashMap::new();
+    let mut m: HashMap<String, [f64; 3]> = HashMap::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let [stem, threads, ms] = f[..] else { continue };
-        let (Ok(t), Ok(ms)) = (threads.parse::<usize>(), ms.parse::<f64>()) else {
-            continue;
+        let [stem, config, ms] = f[..] else { continue };
+        let Ok(ms) = ms.parse::<f64>() else { continue };
+        let slot = match config {
+            "1" => 0,
+            "2" => 1,
+            "nchw" => 2,
+            _ => continue,
         };
-        if (1..=2).contains(&t) {
-            m.entry(stem.to_string()).or_insert([f64::NAN; 2])[t - 1] = ms;
-        }
+        m.entry(stem.to_string()).or_insert([f64::NAN; 3])[slot] = ms;
     }
     m
 }
@@ -117,19 +123,21 @@ pub fn bench_runtime() -> Result<()> {
     let ort = onnxruntime();
     let mut kernels = String::new();
     println!("\nbatch-1 median latency, same ONNX files; ratio = nyquist / onnxruntime (< 1: nyquist faster)\n");
-    println!("| model | nyquist (tract, 1 thread) | onnxruntime 1 thread | ratio | onnxruntime 2 threads | ratio |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| model | nyquist (tract, 1 thread) | onnxruntime 1 thread | ratio | onnxruntime 2 threads | ratio | onnxruntime 1 thread, no NCHWc | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (stem, shape, what) in MODELS {
         let (p50, k) = nyquist_p50(stem, shape)?;
         kernels = k;
-        let [o1, o2] = ort.get(stem).copied().unwrap_or([f64::NAN; 2]);
+        let [o1, o2, o3] = ort.get(stem).copied().unwrap_or([f64::NAN; 3]);
         println!(
-            "| {what} | {p50:.3} ms | {o1:.3} ms | {:.2}× | {o2:.3} ms | {:.2}× |",
+            "| {what} | {p50:.3} ms | {o1:.3} ms | {:.2}× | {o2:.3} ms | {:.2}× | {o3:.3} ms | {:.2}× |",
             p50 / o1,
-            p50 / o2
+            p50 / o2,
+            p50 / o3
         );
     }
     println!("\ntract kernels on this machine: {kernels}");
     println!("goal: ≤ 1.0× onnxruntime on float, faster on int8");
+    println!("\"no NCHWc\": onnxruntime at ORT_ENABLE_EXTENDED, i.e. without its NCHWc blocked-layout convolutions");
     Ok(())
 }
