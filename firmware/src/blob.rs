@@ -365,7 +365,7 @@ fn section(blob: &[u8], off: u32, len: usize) -> Result<&[u8], Error> {
 }
 
 /// Scratch bytes a conv needs: two im2col patches (the engine computes output
-/// pixels in pairs, see [`crate::kernels::dot_2x2`]); none for a depthwise conv
+/// pixels in pairs, see [`crate::kernels::dot_2xn`]); none for a depthwise conv
 /// (computed in place) or an unpadded 1×1 conv with one group (a pixel's
 /// channels are already a contiguous patch).
 pub fn conv_scratch(cin: u16, cout: u16, groups: u16, k: [u8; 2], pad: [u8; 4]) -> usize {

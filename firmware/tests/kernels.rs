@@ -6,7 +6,7 @@
 
 use nyquist_firmware::arith::requantize;
 use nyquist_firmware::kernels::{
-    copy, dot, dot_2x2, mac_row, requantize_row, scalar, RowQuant, KERNEL,
+    copy, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, RowQuant, ACC_ROW, KERNEL,
 };
 use proptest::prelude::*;
 
@@ -27,6 +27,29 @@ proptest! {
         let rows: Vec<Vec<i8>> = (0..4).map(|r| v.iter().map(|e| e[r]).collect()).collect();
         let s: Vec<&[i8]> = rows.iter().zip(offsets).map(|(r, o)| &r[(o as usize % 16).min(r.len())..]).collect();
         prop_assert_eq!(dot_2x2(s[0], s[1], s[2], s[3]), scalar::dot_2x2(s[0], s[1], s[2], s[3]), "kernel {}", KERNEL);
+    }
+
+    /// The conv's channel loop: patch lengths with and without a 16-byte
+    /// multiple (Helium's asm path and its fallback), odd and even row counts,
+    /// more weight rows than one call takes, unequal patch lengths.
+    #[test]
+    fn build_channel_loop_equals_scalar(
+        k16 in 0usize..12, odd in 0usize..16, rows in 0usize..70,
+        x_extra in 0usize..3, seed in any::<u64>(),
+    ) {
+        let k = 16 * k16 + if seed % 2 == 0 { 0 } else { odd };
+        let mut s = seed | 1;
+        let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s as i8 };
+        let x0: Vec<i8> = (0..k + x_extra).map(|_| next()).collect();
+        let x1: Vec<i8> = (0..k).map(|_| next()).collect();
+        let w: Vec<i8> = (0..rows * k + odd).map(|_| next()).collect();
+        let (mut got, mut want) = ([[7i32; ACC_ROW]; 2], [[7i32; ACC_ROW]; 2]);
+        let m = dot_2xn(&x0, &x1, &w, &mut got);
+        prop_assert_eq!(m, scalar::dot_2xn(&x0, &x1, &w, &mut want));
+        // w holds `rows` whole rows plus `odd` bytes.
+        let whole = match k { 0 => 0, k => rows + odd / k };
+        prop_assert_eq!(m, whole.min(ACC_ROW));
+        prop_assert_eq!(got, want, "kernel {}", KERNEL);
     }
 
     #[test]
@@ -84,6 +107,24 @@ fn extremes() {
                 [aa, want, want, bb],
                 "len {len} with {KERNEL}"
             );
+        }
+    }
+}
+
+/// Hand-computed: x0 = 1s, x1 = −2s, row j all `j − 20`, so `acc[0][j] =
+/// k·(j − 20)` and `acc[1][j] = −2k·(j − 20)`; 67 rows offered, 64 taken.
+#[test]
+fn channel_loop_hand_computed() {
+    for k in [9usize, 16, 144] {
+        let (x0, x1) = (vec![1i8; k], vec![-2i8; k]);
+        let w: Vec<i8> = (0..67).flat_map(|j| vec![j as i8 - 20; k]).collect();
+        for build in [dot_2xn, scalar::dot_2xn] {
+            let mut acc = [[0i32; ACC_ROW]; 2];
+            assert_eq!(build(&x0, &x1, &w, &mut acc), ACC_ROW);
+            for (j, (&a0, &a1)) in acc[0].iter().zip(&acc[1]).enumerate() {
+                let e = k as i32 * (j as i32 - 20);
+                assert_eq!([a0, a1], [e, -2 * e], "k {k} row {j} with {KERNEL}");
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Convolution and fully connected layers on HWC activations with OHWI weights.
 //!
 //! The conv computes output pixels in pairs and output channels in pairs: one
-//! [`dot_2x2`] call yields a 2×2 block, so every loaded input byte and every
-//! loaded weight byte feeds two MACs. A pair's two im2col patches are gathered
+//! [`dot_2xn`] call runs a pixel pair against a block of channels in 2×2
+//! register blocks, so every loaded input byte and every loaded weight byte
+//! feeds two MACs. A pair's two im2col patches are gathered
 //! into scratch as `kh·kw` contiguous channel runs (padding taps filled with
 //! the input zero point, which the folded bias cancels); an unpadded 1×1 conv
 //! with one group reads the pixels in place. Depthwise convs (kept blurs) have
@@ -12,7 +13,7 @@
 
 use crate::arith::requantize;
 use crate::blob::Tensor;
-use crate::kernels::{copy, dot, dot_2x2, mac_row, requantize_row, RowQuant};
+use crate::kernels::{copy, dot, dot_2xn, mac_row, requantize_row, RowQuant, ACC_ROW};
 
 /// Per-output-channel constants of a conv / FC layer, read in place.
 pub(super) struct Quant<'a> {
@@ -80,7 +81,7 @@ impl Quant<'_> {
 }
 
 /// Output channels per block: accumulators of a pixel pair live on the stack.
-const OC_BLOCK: usize = 64;
+const OC_BLOCK: usize = ACC_ROW;
 
 /// Conv geometry (validated at load).
 pub(super) struct Geom {
@@ -131,7 +132,7 @@ fn gather(
     Some(())
 }
 
-/// Any conv but depthwise: pixel pairs × channel pairs through [`dot_2x2`].
+/// Any conv but depthwise: pixel pairs × channel pairs through [`dot_2xn`].
 pub(super) fn conv(
     x: &Tensor,
     y: &Tensor,
@@ -149,7 +150,7 @@ pub(super) fn conv(
     let (pa, pb) = scratch.split_at_mut(plen.min(scratch.len()));
     let zp = y.zero_point as i32;
     // Every accumulator a block reads was written by that block first.
-    let mut acc = [[0i32; OC_BLOCK]; 2];
+    let mut acc = [[0i32; ACC_ROW]; 2];
     for p in (0..npix).step_by(2) {
         // The last pixel of an odd count pairs with itself; its twin is dropped.
         let p1 = (p + 1).min(npix - 1);
@@ -167,19 +168,8 @@ pub(super) fn conv(
                 let nb = OC_BLOCK.min(cout_g - c0);
                 let base = grp * cout_g + c0;
                 let rows = q.weights.get(base * plen..(base + nb) * plen)?;
-                let [acc0, acc1] = &mut acc;
-                let blocks = rows
-                    .chunks(2 * plen)
-                    .zip(acc0[..nb].chunks_mut(2))
-                    .zip(acc1[..nb].chunks_mut(2));
-                for ((w01, a0), a1) in blocks {
-                    // An odd last channel pairs with itself; its twin is dropped.
-                    let (w0, w1) = w01.split_at(plen);
-                    let w1 = if w1.is_empty() { w0 } else { w1 };
-                    let r = dot_2x2(a, b, w0, w1);
-                    for (k, (u, v)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
-                        (*u, *v) = (r[k], r[2 + k]);
-                    }
+                if dot_2xn(a, b, rows, &mut acc) != nb {
+                    return None;
                 }
                 let pixels = if p1 != p { 2 } else { 1 };
                 for (k, px) in [p, p1].into_iter().take(pixels).enumerate() {

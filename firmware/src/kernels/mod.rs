@@ -64,6 +64,55 @@ pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
     return scalar::dot_2x2(x0, x1, w0, w1);
 }
 
+/// Output channels one [`dot_2xn`] call handles: its accumulator rows.
+pub const ACC_ROW: usize = 64;
+
+/// Rows `m` of a [`dot_2xn`] call with patch length `k` over `w_len` weight
+/// bytes: whole rows, at most [`ACC_ROW`]; none when `k = 0`.
+#[inline]
+pub fn rows_2xn(k: usize, w_len: usize) -> usize {
+    w_len.checked_div(k).map_or(0, |m| m.min(ACC_ROW))
+}
+
+/// A pixel pair against `m` weight rows stored back to back in `w` (OHWI:
+/// one output channel's `k` weights after another), `k = min(x0.len(),
+/// x1.len())`, `m =` [`rows_2xn`]`(k, w.len())`: `acc[0][j] = x0·w_j` and
+/// `acc[1][j] = x1·w_j` for `j < m`; returns `m`. The conv's inner loop —
+/// Helium runs the whole channel loop in one asm block; other builds call
+/// [`dot_2x2`] per channel pair. Bit-exact with [`scalar::dot_2xn`].
+#[inline]
+pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; ACC_ROW]; 2]) -> usize {
+    #[cfg(feature = "kernel-helium")]
+    return helium::dot_2xn(x0, x1, w, acc);
+    #[cfg(not(feature = "kernel-helium"))]
+    return blocked_2xn(dot_2x2, x0, x1, w, acc);
+}
+
+/// [`dot_2xn`] through a 2×2 block kernel, channel pair by channel pair; an
+/// odd last row pairs with itself and its twin is dropped.
+#[inline(never)]
+pub(crate) fn blocked_2xn(
+    block: impl Fn(&[i8], &[i8], &[i8], &[i8]) -> [i32; 4],
+    x0: &[i8],
+    x1: &[i8],
+    w: &[i8],
+    acc: &mut [[i32; ACC_ROW]; 2],
+) -> usize {
+    let k = x0.len().min(x1.len());
+    let m = rows_2xn(k, w.len());
+    let [a0, a1] = acc;
+    let pairs = w[..m * k].chunks(2 * k.max(1));
+    for ((w01, a0), a1) in pairs.zip(a0[..m].chunks_mut(2)).zip(a1[..m].chunks_mut(2)) {
+        let (w0, w1) = w01.split_at(k);
+        let w1 = if w1.is_empty() { w0 } else { w1 };
+        let r = block(x0, x1, w0, w1);
+        for (i, (u, v)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
+            (*u, *v) = (r[i], r[2 + i]);
+        }
+    }
+    m
+}
+
 /// Per-channel requantization constants of a row of outputs (one output
 /// pixel's channels): `out[i] = clamp(z + MBQM(acc[i] + bias[i], mult[i], shift[i]), act)`.
 #[derive(Debug, Clone, Copy)]

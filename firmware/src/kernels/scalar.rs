@@ -19,6 +19,18 @@ pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
     [dot(x0, w0), dot(x0, w1), dot(x1, w0), dot(x1, w1)]
 }
 
+/// A pixel pair against consecutive weight rows (see [`super::dot_2xn`]):
+/// `acc[0][j] = x0·w_j`, `acc[1][j] = x1·w_j`, one [`dot`] at a time.
+pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
+    let k = x0.len().min(x1.len());
+    let m = super::rows_2xn(k, w.len());
+    for (j, wj) in w.chunks_exact(k.max(1)).take(m).enumerate() {
+        acc[0][j] = dot(&x0[..k], wj);
+        acc[1][j] = dot(&x1[..k], wj);
+    }
+    m
+}
+
 /// `out[i] = clamp(z + MBQM(acc[i] + bias[i], mult[i], shift[i]), act)` over
 /// the shortest length: the requantization of one output pixel's channels
 /// ([`crate::arith::requantize`]).

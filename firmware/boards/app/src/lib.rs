@@ -9,7 +9,7 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    copy, dot, dot_2x2, mac_row, requantize_row, scalar, RowQuant, KERNEL,
+    copy, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, RowQuant, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model};
 
@@ -101,7 +101,7 @@ fn lcg(s: &mut u32) -> i8 {
 
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
 /// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
-/// offsets, [`requantize_row`]
+/// offsets, [`dot_2xn`] on 8 shapes, [`requantize_row`]
 /// on random accumulators with every shift the blob format allows. Returns the
 /// number of mismatching cases.
 #[inline(never)] // its buffers must not sit in `run`'s frame (stack measurement)
@@ -132,6 +132,28 @@ pub fn selftest() -> u32 {
         mac_row(&mut m1[..len], s[0], s[1]);
         scalar::mac_row(&mut m2[..len], s[0], s[1]);
         bad += u32::from(m1 != m2);
+    }
+    // The conv's channel loop: Helium's asm path (k a multiple of 16) and its
+    // fallback, odd and even row counts, and more rows than one call takes.
+    let mut w = [0i8; 1200];
+    for v in w.iter_mut() {
+        *v = lcg(&mut seed);
+    }
+    for (k, rows) in [
+        (16, 70),
+        (16, 7),
+        (48, 3),
+        (144, 8),
+        (144, 1),
+        (9, 5),
+        (20, 4),
+        (0, 3),
+    ] {
+        let (x0, x1) = (&w[600..600 + k], &w[900..900 + k]);
+        let (mut got, mut want) = ([[1i32; ACC_ROW]; 2], [[1i32; ACC_ROW]; 2]);
+        let m = dot_2xn(x0, x1, &w[..(rows * k).min(1200)], &mut got);
+        bad += u32::from(m != scalar::dot_2xn(x0, x1, &w[..(rows * k).min(1200)], &mut want));
+        bad += u32::from(got != want);
     }
     let word = |s: &mut u32| {
         let hi = lcg(s) as u8 as u32;
@@ -177,7 +199,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; requantize_row: 64 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 8 shapes; requantize_row: 64 rows)", KERNEL);
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
     }
