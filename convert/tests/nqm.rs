@@ -137,6 +137,42 @@ fn nqm_of_the_bundled_model_is_within_the_bound() {
     );
 }
 
+/// The engine reads per-channel constants through an `i32` view when the blob
+/// sits 4-byte aligned and byte by byte when it does not: both give the same
+/// logits (a blob copied to an odd address, e.g. out of a file buffer).
+#[test]
+fn misaligned_blobs_run_the_same_as_aligned_ones() {
+    let specs = [
+        ResNetSpec::tiny(Family::BlurAfterConv),
+        ResNetSpec {
+            imagenet_stem: true,
+            size: 64,
+            in_channels: 3,
+            ..ResNetSpec::tiny(Family::AntialiasedCnns)
+        },
+    ];
+    for spec in specs {
+        let (blob, _, _) = blob_for(&spec);
+        let run = |bytes: &[u8]| {
+            let m = Model::from_bytes(bytes).unwrap();
+            let input: Vec<i8> = (0..m.input.len()).map(|i| (i * 37 % 251) as i8).collect();
+            let mut arena = vec![0i8; m.arena_size];
+            let mut out = vec![0i8; m.output.len()];
+            m.run(&mut arena, &input, &mut out).unwrap();
+            out
+        };
+        let mut aligned = vec![0u8; blob.len() + 8];
+        let a = (4 - aligned.as_ptr() as usize % 4) % 4;
+        aligned[a..a + blob.len()].copy_from_slice(&blob);
+        let mut odd = vec![0u8; blob.len() + 8];
+        let o = (4 - odd.as_ptr() as usize % 4) % 4 + 1;
+        odd[o..o + blob.len()].copy_from_slice(&blob);
+        let (a, o) = (&aligned[a..a + blob.len()], &odd[o..o + blob.len()]);
+        assert_eq!((a.as_ptr() as usize % 4, o.as_ptr() as usize % 4), (0, 1));
+        assert_eq!(run(a), run(o), "{:?}", spec.family);
+    }
+}
+
 #[test]
 fn damaged_blobs_are_refused_with_the_matching_error() {
     let (blob, _, _) = blob_for(&ResNetSpec::tiny(Family::BlurAfterConv));

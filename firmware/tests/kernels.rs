@@ -6,7 +6,8 @@
 
 use nyquist_firmware::arith::requantize;
 use nyquist_firmware::kernels::{
-    copy, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, RowQuant, ACC_ROW, KERNEL,
+    copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, DwTaps,
+    RowQuant, ACC_ROW, KERNEL,
 };
 use proptest::prelude::*;
 
@@ -50,6 +51,33 @@ proptest! {
         let whole = match k { 0 => 0, k => rows + odd / k };
         prop_assert_eq!(m, whole.min(ACC_ROW));
         prop_assert_eq!(got, want, "kernel {}", KERNEL);
+    }
+
+    /// One depthwise pixel: channel blocks across the 16-wide Helium path and
+    /// its tail, channel strides above the block, padded rows, any kernel.
+    #[test]
+    fn build_depthwise_pixel_equals_scalar(
+        n in 0usize..40, extra_c in 0usize..9, kh in 1usize..6, kw in 1usize..6,
+        pad in 0usize..9, seed in any::<u64>(),
+    ) {
+        let c = n + extra_c;
+        let t = DwTaps { k: [kh, kw], row: kw * c + pad, c };
+        let (nx, nw) = t.spans(n).unwrap();
+        let mut s = seed | 1;
+        let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s as i8 };
+        let x: Vec<i8> = (0..nx).map(|_| next()).collect();
+        let w: Vec<i8> = (0..nw).map(|_| next()).collect();
+        let (mut got, mut want) = (vec![5i32; n], vec![5i32; n]);
+        prop_assert!(depthwise_pixel(&mut got, &x, &w, &t));
+        prop_assert!(scalar::depthwise_pixel(&mut want, &x, &w, &t));
+        prop_assert_eq!(&got, &want, "kernel {}", KERNEL);
+        // One byte short of either span: refused, nothing written.
+        let mut untouched = vec![5i32; n];
+        if n > 0 {
+            prop_assert!(!depthwise_pixel(&mut untouched, &x[..nx - 1], &w, &t));
+            prop_assert!(!depthwise_pixel(&mut untouched, &x, &w[..nw - 1], &t));
+            prop_assert_eq!(untouched, vec![5i32; n]);
+        }
     }
 
     #[test]
@@ -126,6 +154,32 @@ fn channel_loop_hand_computed() {
                 assert_eq!([a0, a1], [e, -2 * e], "k {k} row {j} with {KERNEL}");
             }
         }
+    }
+}
+
+/// Hand-computed depthwise pixel: a 3×3 binomial blur (1 2 1 / 2 4 2 / 1 2 1)
+/// over 20 channels of a 4-pixel-wide image whose channel i holds the value
+/// i − 10 at every pixel: each sum is 16·(i − 10).
+#[test]
+fn depthwise_pixel_hand_computed() {
+    let (c, width) = (20usize, 4usize);
+    let x: Vec<i8> = (0..3 * width)
+        .flat_map(|_| (0..c).map(|i| i as i8 - 10))
+        .collect();
+    let w: Vec<i8> = [1i8, 2, 1, 2, 4, 2, 1, 2, 1]
+        .iter()
+        .flat_map(|&k| vec![k; c])
+        .collect();
+    let t = DwTaps {
+        k: [3, 3],
+        row: width * c,
+        c,
+    };
+    for build in [depthwise_pixel, scalar::depthwise_pixel] {
+        let mut acc = [0i32; 20];
+        assert!(build(&mut acc, &x, &w, &t));
+        let want: Vec<i32> = (0..c as i32).map(|i| 16 * (i - 10)).collect();
+        assert_eq!(acc.to_vec(), want, "with {KERNEL}");
     }
 }
 

@@ -13,7 +13,9 @@
 
 use crate::arith::requantize;
 use crate::blob::Tensor;
-use crate::kernels::{copy, dot, dot_2xn, mac_row, requantize_row, RowQuant, ACC_ROW};
+use crate::kernels::{
+    copy, depthwise_pixel, dot, dot_2xn, mac_row, requantize_row, DwTaps, RowQuant, ACC_ROW,
+};
 
 /// Per-output-channel constants of a conv / FC layer, read in place.
 pub(super) struct Quant<'a> {
@@ -21,6 +23,28 @@ pub(super) struct Quant<'a> {
     pub bias: &'a [u8],
     pub mult: &'a [u8],
     pub shift: &'a [u8],
+    /// `bias`, `mult`, `shift` as `i32`s when all three are 4-byte aligned in
+    /// memory (they are within the blob; the blob itself normally is): cast
+    /// once per layer, not per row.
+    pub typed: Option<[&'a [i32]; 3]>,
+}
+
+impl<'a> Quant<'a> {
+    /// The constants of one layer, with their `i32` view when aligned.
+    pub fn new(weights: &'a [i8], bias: &'a [u8], mult: &'a [u8], shift: &'a [u8]) -> Self {
+        let cast = |b: &'a [u8]| bytemuck::try_cast_slice::<u8, i32>(b).ok();
+        let typed = match (cast(bias), cast(mult), cast(shift)) {
+            (Some(b), Some(m), Some(s)) => Some([b, m, s]),
+            _ => None,
+        };
+        Quant {
+            weights,
+            bias,
+            mult,
+            shift,
+            typed,
+        }
+    }
 }
 
 fn i32_at(b: &[u8], i: usize) -> i32 {
@@ -43,34 +67,25 @@ impl Quant<'_> {
     }
 
     /// Requantize the accumulators of channels `base..base + acc.len()` into
-    /// `out`: the build's [`requantize_row`] kernel when the constants are
-    /// 4-byte aligned in memory (they are within the blob; the blob itself
-    /// normally is), else the same arithmetic one channel at a time.
+    /// `out`: the build's [`requantize_row`] kernel over the aligned `i32`
+    /// view, else the same arithmetic one channel at a time.
     #[inline]
     fn row(&self, acc: &[i32], base: usize, zp: i32, act: [i8; 2], out: &mut [i8]) -> Option<()> {
         let n = acc.len();
-        let range = 4 * base..4 * (base + n);
-        fn typed<'b>(b: &'b [u8], r: &core::ops::Range<usize>) -> Option<&'b [i32]> {
-            bytemuck::try_cast_slice(b.get(r.clone())?).ok()
-        }
         let out = out.get_mut(..n)?;
-        match (
-            typed(self.bias, &range),
-            typed(self.mult, &range),
-            typed(self.shift, &range),
-        ) {
-            (Some(bias), Some(mult), Some(shift)) => requantize_row(
-                acc,
-                &RowQuant {
-                    bias,
-                    mult,
-                    shift,
+        match self.typed {
+            Some([bias, mult, shift]) => {
+                let r = base..base + n;
+                let q = RowQuant {
+                    bias: bias.get(r.clone())?,
+                    mult: mult.get(r.clone())?,
+                    shift: shift.get(r)?,
                     zero_point: zp,
                     act,
-                },
-                out,
-            ),
-            _ => {
+                };
+                requantize_row(acc, &q, out);
+            }
+            None => {
                 for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
                     *o = self.out(base + j, a, zp, act);
                 }
@@ -196,12 +211,33 @@ pub(super) fn depthwise(
     let (h, w, c) = (x.h as isize, x.w as isize, x.c as usize);
     let (ow, taps) = (y.w as usize, g.k[0] * g.k[1]);
     let zp = y.zero_point as i32;
+    let (kh, kw) = (g.k[0] as isize, g.k[1] as isize);
+    let geom = DwTaps {
+        k: g.k,
+        row: x.w as usize * c,
+        c,
+    };
     let mut block = [0i32; OC_BLOCK];
     for (p, out) in yout.chunks_exact_mut(c).enumerate() {
         let (oy, ox) = (p / ow, p % ow);
+        let (iy0, ix0) = (
+            (oy * g.s[0]) as isize - g.pad[0] as isize,
+            (ox * g.s[1]) as isize - g.pad[1] as isize,
+        );
+        let inside = iy0 >= 0 && ix0 >= 0 && iy0 + kh <= h && ix0 + kw <= w;
         for c0 in (0..c).step_by(OC_BLOCK) {
             let n = OC_BLOCK.min(c - c0);
             let acc = &mut block[..n];
+            if inside {
+                // Every tap inside the input: one kernel call for the pixel.
+                let at = (iy0 * w + ix0) as usize * c + c0;
+                let (xs, ws) = (xin.get(at..)?, q.weights.get(c0..)?);
+                if !depthwise_pixel(acc, xs, ws, &geom) {
+                    return None;
+                }
+                q.row(acc, c0, zp, g.act, out.get_mut(c0..)?)?;
+                continue;
+            }
             acc.fill(0);
             for t in 0..taps {
                 let iy = (oy * g.s[0] + t / g.k[1]) as isize - g.pad[0] as isize;

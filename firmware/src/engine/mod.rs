@@ -70,12 +70,12 @@ use eltwise::AddParams;
 
 impl<'m> Model<'m> {
     fn quant(&self, c: &Consts) -> Quant<'m> {
-        Quant {
-            weights: bytemuck::cast_slice(self.data(&c.weights)),
-            bias: self.data(&c.bias),
-            mult: self.data(&c.mult),
-            shift: self.data(&c.shift),
-        }
+        Quant::new(
+            bytemuck::cast_slice(self.data(&c.weights)),
+            self.data(&c.bias),
+            self.data(&c.mult),
+            self.data(&c.shift),
+        )
     }
 
     /// Run on `input` (int8, the input tensor's CHW layout), writing the output

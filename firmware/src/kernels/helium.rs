@@ -101,6 +101,9 @@ const _: () = assert!(super::ACC_ROW * 4 == 256);
 #[inline]
 pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
     let k = x0.len().min(x1.len());
+    if k > 0 && k < 16 {
+        return short_2xn(x0, x1, w, acc);
+    }
     if !k.is_multiple_of(16) {
         return super::blocked_2xn(dot_2x2, x0, x1, w, acc);
     }
@@ -155,6 +158,20 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
             );
         }
     }
+    odd_row(x0, x1, w, k, m, acc)
+}
+
+/// The last row of an odd row count `m` through [`dot_2x2`] (paired with
+/// itself, the twin dropped); returns `m`.
+#[inline]
+fn odd_row(
+    x0: &[i8],
+    x1: &[i8],
+    w: &[i8],
+    k: usize,
+    m: usize,
+    acc: &mut [[i32; super::ACC_ROW]; 2],
+) -> usize {
     if m % 2 == 1 {
         let j = m - 1;
         let wj = &w[j * k..(j + 1) * k];
@@ -162,6 +179,167 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
         (acc[0][j], acc[1][j]) = (r[0], r[2]);
     }
     m
+}
+
+/// [`super::dot_2xn`] for patches shorter than one vector (`0 < k < 16`, e.g.
+/// the first conv over one input channel: 9 bytes): both patches are loaded
+/// once, predicated to `k` lanes by `VCTP.8` (lanes past `k` read nothing and
+/// hold zero); per channel pair two predicated weight loads, 4 `VMLADAV.S8`
+/// (no accumulator to clear), 2 `STRD`s, 4 pointer/loop instructions — 13
+/// instructions for 4·k MACs, against ≈ 75 through [`dot_2x2`] per pair.
+#[inline(never)] // out of line: keeps `dot_2xn`'s inlined body small
+fn short_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
+    let k = x0.len().min(x1.len());
+    let m = super::rows_2xn(k, w.len());
+    let pairs = m / 2;
+    if pairs > 0 {
+        // SAFETY: 0 < k < 16, so `VCTP.8` enables exactly the first `k` lanes
+        // and every predicated load reads `k` bytes: once from `x0` and `x1`
+        // (both hold ≥ k), then per iteration `i < pairs` rows `2i` and `2i + 1`
+        // of `w` (2·pairs ≤ m ≤ w.len() / k). Writes as in [`dot_2xn`]:
+        // `acc[0][2i..2i + 2]` and, 256 bytes further, `acc[1][2i..2i + 2]`.
+        // VPR (set by `VCTP`, read by the `VPST` blocks) is saved on entry and
+        // restored on exit through one pushed word, sp balanced; q0–q3 (d0–d7)
+        // and the flags are clobbered; accumulators are the even registers
+        // VMLADAV requires.
+        unsafe {
+            asm!(
+                // The compiler does not know VPR is touched: keep its value.
+                "vmrs r0, p0",
+                "push {{r0}}",
+                "vctp.8 {k}",
+                "vpstt",
+                "vldrbt.u8 q0, [{x0}]",
+                "vldrbt.u8 q1, [{x1}]",
+                "2:",
+                "vpstt",
+                "vldrbt.u8 q2, [{w0}]",
+                "vldrbt.u8 q3, [{w1}]",
+                "vmladav.s8 r0, q0, q2",
+                "vmladav.s8 r2, q0, q3",
+                "vmladav.s8 r4, q1, q2",
+                "vmladav.s8 r8, q1, q3",
+                "strd r4, r8, [{acc}, #256]",
+                "strd r0, r2, [{acc}], #8",
+                "add {w0}, {w0}, {k2}",
+                "add {w1}, {w1}, {k2}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "pop {{r0}}",
+                "vmsr p0, r0",
+                x0 = in(reg) x0.as_ptr(),
+                x1 = in(reg) x1.as_ptr(),
+                w0 = inout(reg) w.as_ptr() => _,
+                w1 = inout(reg) w.as_ptr().wrapping_add(k) => _,
+                acc = inout(reg) acc.as_mut_ptr().cast::<i32>() => _,
+                n = inout(reg) pairs => _,
+                k = in(reg) k,
+                k2 = in(reg) 2 * k,
+                out("r0") _,
+                out("r2") _,
+                out("r4") _,
+                out("r8") _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                // Not `nostack`: VPR is saved on the stack (pushed and popped here).
+            );
+        }
+    }
+    odd_row(x0, x1, w, k, m, acc)
+}
+
+/// [`super::depthwise_pixel`] sixteen channels at a time, their sums kept in
+/// q2–q5 across all taps: per tap and 4 channels `VLDRB.S32` × 2 (inputs and
+/// weights, widened; immediate offsets 0/4/8/12), `VMUL.I32` + `VADD.I32` (MVE
+/// has no non-reducing integer vector-by-vector multiply-accumulate); per tap
+/// two pointer steps and the loop — 20 instructions per 16 MACs, no
+/// accumulator traffic. Channels past the last multiple of 16 take the scalar
+/// path.
+#[inline(never)] // one call per pixel; out of line, its codegen does not depend on the caller
+pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -> bool {
+    let n = acc.len();
+    let [kh, kw] = t.k;
+    match t.spans(n) {
+        Some((nx, nw)) if nx <= x.len() && nw <= w.len() => {}
+        _ => return false,
+    }
+    let fast = n - n % 16;
+    if fast > 0 {
+        // SAFETY: block b (of fast / 16) reads 16 bytes at x + 16b + ky·row +
+        // kx·c and at w + 16b + (ky·kw + kx)·c for ky < kh, kx < kw (both ≥ 1:
+        // `spans` succeeded): the last end at (kh−1)·row + (kw−1)·c + fast ≤
+        // x.len() and (kh·kw−1)·c + fast ≤ w.len() (checked above with n ≥
+        // fast). It writes acc[16b..16b + 16] (i32-aligned by type), 16b + 16 ≤
+        // fast ≤ n. The widening loads take low registers (r0, r1); q0–q5
+        // (d0–d11) and the flags are clobbered.
+        unsafe {
+            asm!(
+                "2:",
+                "vmov.i32 q2, #0",
+                "vmov.i32 q3, #0",
+                "vmov.i32 q4, #0",
+                "vmov.i32 q5, #0",
+                "mov r0, {xg}",
+                "mov r1, {wg}",
+                "mov {ry}, {kh}",
+                "3:",
+                "mov {rx}, {kw}",
+                "4:",
+                "vldrb.s32 q0, [r0]",
+                "vldrb.s32 q1, [r1]",
+                "vmul.i32 q0, q0, q1",
+                "vadd.i32 q2, q2, q0",
+                "vldrb.s32 q0, [r0, #4]",
+                "vldrb.s32 q1, [r1, #4]",
+                "vmul.i32 q0, q0, q1",
+                "vadd.i32 q3, q3, q0",
+                "vldrb.s32 q0, [r0, #8]",
+                "vldrb.s32 q1, [r1, #8]",
+                "vmul.i32 q0, q0, q1",
+                "vadd.i32 q4, q4, q0",
+                "vldrb.s32 q0, [r0, #12]",
+                "vldrb.s32 q1, [r1, #12]",
+                "vmul.i32 q0, q0, q1",
+                "vadd.i32 q5, q5, q0",
+                "add r0, r0, {c}",
+                "add r1, r1, {c}",
+                "subs {rx}, {rx}, #1",
+                "bne 4b",
+                "add r0, r0, {radj}",
+                "subs {ry}, {ry}, #1",
+                "bne 3b",
+                "vstrw.32 q2, [{pa}]",
+                "vstrw.32 q3, [{pa}, #16]",
+                "vstrw.32 q4, [{pa}, #32]",
+                "vstrw.32 q5, [{pa}, #48]",
+                "add {pa}, {pa}, #64",
+                "add {xg}, {xg}, #16",
+                "add {wg}, {wg}, #16",
+                "subs {ng}, {ng}, #1",
+                "bne 2b",
+                xg = inout(reg) x.as_ptr() => _,
+                wg = inout(reg) w.as_ptr() => _,
+                pa = inout(reg) acc.as_mut_ptr() => _,
+                ng = inout(reg) fast / 16 => _,
+                c = in(reg) t.c,
+                radj = in(reg) t.row.wrapping_sub(kw * t.c),
+                kh = in(reg) kh,
+                kw = in(reg) kw,
+                ry = out(reg) _,
+                rx = out(reg) _,
+                out("r0") _,
+                out("r1") _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _, out("d4") _, out("d5") _,
+                out("d6") _, out("d7") _, out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                options(nostack),
+            );
+        }
+    }
+    if fast == n {
+        return true;
+    }
+    let (x, w) = (&x[fast..], &w[fast..]);
+    super::scalar::depthwise_pixel(&mut acc[fast..], x, w, t)
 }
 
 /// [`super::scalar::requantize_row`] four channels per step, bit-exact:

@@ -1,8 +1,9 @@
 //! The inner loops of every conv and fully connected layer: the int8 dot product
 //! `Σ x[i]·w[i]` with an i32 accumulator ([`dot`], fully connected layers), and
 //! its 2×2 register block ([`dot_2x2`]: two input patches × two weight rows,
-//! each load feeding two MACs — the conv kernel). A portable scalar reference,
-//! and the SIMD forms chosen at compile time:
+//! each load feeding two MACs), run over a block of output channels by
+//! [`dot_2xn`] (the conv's channel loop; on Helium one asm block). A portable
+//! scalar reference, and the SIMD forms chosen at compile time:
 //!
 //! | build | kernel | instructions per 16 MACs of `dot_2x2` |
 //! |---|---|---|
@@ -111,6 +112,47 @@ pub(crate) fn blocked_2xn(
         }
     }
     m
+}
+
+/// Where the taps of one depthwise output pixel lie (HWC input, weights
+/// `[kh][kw][c]`), for [`depthwise_pixel`].
+#[derive(Debug, Clone, Copy)]
+pub struct DwTaps {
+    /// Kernel height and width.
+    pub k: [usize; 2],
+    /// Bytes between vertically adjacent input pixels (`W·C`).
+    pub row: usize,
+    /// Channels of the layer: bytes between horizontally adjacent input
+    /// pixels, and between the weights of adjacent taps.
+    pub c: usize,
+}
+
+impl DwTaps {
+    /// Bytes of `x` and of `w` a pixel over `n` channels reads (from the first
+    /// channel of the top-left tap).
+    #[inline]
+    pub fn spans(&self, n: usize) -> Option<(usize, usize)> {
+        let [kh, kw] = self.k;
+        let x = (kh.checked_sub(1)?).checked_mul(self.row)?;
+        let x = x.checked_add((kw.checked_sub(1)?).checked_mul(self.c)?)?;
+        let w = (kh.checked_mul(kw)?.checked_sub(1)?).checked_mul(self.c)?;
+        Some((x.checked_add(n)?, w.checked_add(n)?))
+    }
+}
+
+/// One output pixel of a depthwise conv whose taps all lie inside the input:
+/// `acc[i] = Σ_{ky,kx} x[ky·row + kx·c + i] · w[(ky·kw + kx)·c + i]` (wrapping)
+/// for every `i < acc.len()`, `x` and `w` starting at the first channel of the
+/// top-left tap. Returns `false`, writing nothing, when `x` or `w` is shorter
+/// than [`DwTaps::spans`] or the kernel is empty. On Helium four channels'
+/// sums stay in a Q register across all taps. Bit-exact with
+/// [`scalar::depthwise_pixel`].
+#[inline]
+pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &DwTaps) -> bool {
+    #[cfg(feature = "kernel-helium")]
+    return helium::depthwise_pixel(acc, x, w, t);
+    #[cfg(not(feature = "kernel-helium"))]
+    return scalar::depthwise_pixel(acc, x, w, t);
 }
 
 /// Per-channel requantization constants of a row of outputs (one output

@@ -49,6 +49,24 @@ pub fn copy(dst: &mut [i8], src: &[i8]) {
     dst[..n].copy_from_slice(&src[..n]);
 }
 
+/// [`super::depthwise_pixel`]: tap by tap, each a [`mac_row`] over the channels.
+pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -> bool {
+    let n = acc.len();
+    match t.spans(n) {
+        Some((nx, nw)) if nx <= x.len() && nw <= w.len() => {}
+        _ => return false,
+    }
+    let [kh, kw] = t.k;
+    acc.fill(0);
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let (xo, wo) = (ky * t.row + kx * t.c, (ky * kw + kx) * t.c);
+            mac_row(acc, &x[xo..xo + n], &w[wo..wo + n]);
+        }
+    }
+    true
+}
+
 /// `acc[i] += x[i]·w[i]` (wrapping) over the shortest length: one tap of a
 /// depthwise conv across a run of channels.
 #[inline]

@@ -9,7 +9,8 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    copy, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, RowQuant, ACC_ROW, KERNEL,
+    copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, DwTaps,
+    RowQuant, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model};
 
@@ -101,7 +102,7 @@ fn lcg(s: &mut u32) -> i8 {
 
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
 /// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
-/// offsets, [`dot_2xn`] on 8 shapes, [`requantize_row`]
+/// offsets, [`dot_2xn`] on 8 shapes, [`depthwise_pixel`] on 7, [`requantize_row`]
 /// on random accumulators with every shift the blob format allows. Returns the
 /// number of mismatching cases.
 #[inline(never)] // its buffers must not sit in `run`'s frame (stack measurement)
@@ -155,6 +156,27 @@ pub fn selftest() -> u32 {
         bad += u32::from(m != scalar::dot_2xn(x0, x1, &w[..(rows * k).min(1200)], &mut want));
         bad += u32::from(got != want);
     }
+    // Depthwise pixels: the 16-wide asm path, its scalar tail, channel strides
+    // above the block, padded rows, kernels of several shapes.
+    for (n, c, k, pad) in [
+        (16, 16, [3, 3], 0),
+        (32, 48, [3, 3], 5),
+        (40, 48, [3, 3], 3),
+        (20, 20, [1, 1], 0),
+        (16, 16, [5, 3], 7),
+        (4, 8, [2, 2], 0),
+        (0, 16, [3, 3], 0),
+    ] {
+        let t = DwTaps {
+            k,
+            row: k[1] * c + pad,
+            c,
+        };
+        let (mut got, mut want) = ([3i32; 40], [3i32; 40]);
+        let ok = depthwise_pixel(&mut got[..n], &w[100..], &w[700..], &t);
+        bad += u32::from(ok != scalar::depthwise_pixel(&mut want[..n], &w[100..], &w[700..], &t));
+        bad += u32::from(!ok || got != want);
+    }
     let word = |s: &mut u32| {
         let hi = lcg(s) as u8 as u32;
         let lo = lcg(s) as u8 as u32;
@@ -199,7 +221,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 8 shapes; requantize_row: 64 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 8 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows)", KERNEL);
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
     }
