@@ -198,8 +198,10 @@ pub(super) fn conv(
 }
 
 /// Depthwise conv (`groups = cin = cout`, e.g. a blur kept as a layer), weights
-/// `[kh][kw][c]`: per output pixel and tap, a contiguous run of channels
-/// against a contiguous run of weights (a loop compilers vectorize).
+/// `[kh][kw][c]`: an output pixel whose taps all lie inside the input is one
+/// [`depthwise_pixel`] call per channel block; a border pixel goes tap by tap
+/// ([`mac_row`] over a contiguous run of channels, padding taps adding the
+/// input zero point times the weights).
 pub(super) fn depthwise(
     x: &Tensor,
     y: &Tensor,
@@ -235,20 +237,19 @@ pub(super) fn depthwise(
                 if !depthwise_pixel(acc, xs, ws, &geom) {
                     return None;
                 }
-                q.row(acc, c0, zp, g.act, out.get_mut(c0..)?)?;
-                continue;
-            }
-            acc.fill(0);
-            for t in 0..taps {
-                let iy = (oy * g.s[0] + t / g.k[1]) as isize - g.pad[0] as isize;
-                let ix = (ox * g.s[1] + t % g.k[1]) as isize - g.pad[1] as isize;
-                let wt = q.weights.get(t * c + c0..t * c + c0 + n)?;
-                if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                    let at = (iy * w + ix) as usize * c + c0;
-                    mac_row(acc, xin.get(at..at + n)?, wt);
-                } else {
-                    for (a, &k) in acc.iter_mut().zip(wt) {
-                        *a = a.wrapping_add(x.zero_point as i32 * k as i32);
+            } else {
+                // At the border: tap by tap, padding taps read the zero point.
+                acc.fill(0);
+                for t in 0..taps {
+                    let (iy, ix) = (iy0 + (t / g.k[1]) as isize, ix0 + (t % g.k[1]) as isize);
+                    let wt = q.weights.get(t * c + c0..t * c + c0 + n)?;
+                    if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                        let at = (iy * w + ix) as usize * c + c0;
+                        mac_row(acc, xin.get(at..at + n)?, wt);
+                    } else {
+                        for (a, &k) in acc.iter_mut().zip(wt) {
+                            *a = a.wrapping_add(x.zero_point as i32 * k as i32);
+                        }
                     }
                 }
             }

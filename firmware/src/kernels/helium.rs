@@ -97,7 +97,8 @@ const _: () = assert!(super::ACC_ROW * 4 == 256);
 /// overhead per pair instead of the ≈ 47 a Rust loop around [`dot_2x2`] costs.
 /// Taken when `k` is a multiple of 16 (every 3×3 conv over ≥ 16 channels, and
 /// 1×1 convs over 16·n): then each row ends on a vector boundary, so the
-/// pointers step by exactly `k`. Other `k` go through [`dot_2x2`] per pair.
+/// pointers step by exactly `k`. Patches shorter than 16 bytes take
+/// [`short_2xn`]; other `k` go through [`dot_2x2`] per pair.
 #[inline]
 pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
     let k = x0.len().min(x1.len());
@@ -351,12 +352,7 @@ pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -
 /// at load).
 #[inline]
 pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
-    let n = acc
-        .len()
-        .min(q.bias.len())
-        .min(q.mult.len())
-        .min(q.shift.len())
-        .min(out.len());
+    let n = q.span(acc, out);
     // SAFETY: the tail-predicated loop touches exactly `n` elements of each
     // slice (all hold at least `n`): `VLDRW` reads `i32`s (aligned by type),
     // `VSTRB.32` writes bytes. q0–q6 (d0–d13) and lr are declared clobbered.

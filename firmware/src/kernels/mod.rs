@@ -171,6 +171,16 @@ pub struct RowQuant<'a> {
     pub act: [i8; 2],
 }
 
+impl RowQuant<'_> {
+    /// Outputs a row requantization writes: the shortest of `acc`, `out`
+    /// and the three constant rows.
+    #[inline]
+    pub fn span(&self, acc: &[i32], out: &[i8]) -> usize {
+        let consts = self.bias.len().min(self.mult.len()).min(self.shift.len());
+        acc.len().min(out.len()).min(consts)
+    }
+}
+
 /// The row requantization this build uses (see [`scalar::requantize_row`]).
 #[inline]
 pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {

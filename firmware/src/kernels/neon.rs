@@ -62,12 +62,7 @@ pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
 /// (ties away from zero, as [`crate::arith::rounding_divide_by_pot`]).
 #[inline]
 pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
-    let n = acc
-        .len()
-        .min(q.bias.len())
-        .min(q.mult.len())
-        .min(q.shift.len())
-        .min(out.len());
+    let n = q.span(acc, out);
     let blocks = n / 4;
     // SAFETY: every load reads 4 `i32`s at offset 4·b < n of slices that hold
     // at least `n`; register-only NEON arithmetic otherwise.
