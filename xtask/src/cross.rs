@@ -1,8 +1,11 @@
 //! `cargo xtask build-runtime --target aarch64|armv7`: fully static builds of
 //! the `nyquist` binary (aarch64: musl; armv7: glibc with `crt-static`, see
 //! `.cargo/config.toml`) for Raspberry Pi (64- and 32-bit OS) and Jetson,
-//! with V4L2 camera support. Installs the rustup target, Debian's cross gcc (the
-//! linker) and libclang (bindgen reads the target's V4L2 headers) when missing.
+//! with V4L2 camera support. Installs what a cross build needs when it is
+//! missing — the rustup target and the Debian packages of [`Arm::packages`]
+//! (the one list README.md and docs/deploy.md quote) — and checks that the
+//! target's C headers are really there before cargo starts, so a missing
+//! package is named instead of surfacing as a bindgen error deep in a build.
 
 use std::path::PathBuf;
 
@@ -17,24 +20,46 @@ pub struct Arm {
     pub name: &'static str,
     /// Rust target triple.
     pub triple: &'static str,
-    /// Debian cross toolchain package.
-    pub gcc: &'static str,
-    /// Debian multiarch include root with the kernel (V4L2) headers.
+    /// Debian packages a build for this target needs: the cross gcc (the
+    /// linker) and the target's libc headers and static libraries (which
+    /// `apt-get --no-install-recommends gcc-…` leaves out), and the kernel
+    /// headers bindgen reads for V4L2 (a dependency of the libc headers).
+    pub packages: &'static [&'static str],
+    /// Debian multiarch include root with the libc and kernel (V4L2) headers.
     pub include: &'static str,
 }
+
+/// Packages every cross build needs besides the target's own: the user-mode
+/// emulator that runs the tests, and libclang for bindgen (V4L2 bindings).
+pub const HOST_PACKAGES: [&str; 2] = ["qemu-user", "libclang-dev"];
+
+/// Headers that must exist under [`Arm::include`] before a build starts, and
+/// the package that provides each.
+const HEADERS: [(&str, &str); 2] = [
+    ("sys/time.h", "libc6-dev"),
+    ("linux/videodev2.h", "linux-libc-dev"),
+];
 
 /// The two targets.
 pub const TARGETS: [Arm; 2] = [
     Arm {
         name: "aarch64",
         triple: "aarch64-unknown-linux-musl",
-        gcc: "gcc-aarch64-linux-gnu",
+        packages: &[
+            "gcc-aarch64-linux-gnu",
+            "libc6-dev-arm64-cross",
+            "linux-libc-dev-arm64-cross",
+        ],
         include: "/usr/aarch64-linux-gnu/include",
     },
     Arm {
         name: "armv7",
         triple: "armv7-unknown-linux-gnueabihf",
-        gcc: "gcc-arm-linux-gnueabihf",
+        packages: &[
+            "gcc-arm-linux-gnueabihf",
+            "libc6-dev-armhf-cross",
+            "linux-libc-dev-armhf-cross",
+        ],
         include: "/usr/arm-linux-gnueabihf/include",
     },
 ];
@@ -47,14 +72,39 @@ pub fn target(name: &str) -> Result<Arm> {
         .with_context(|| format!("unknown target `{name}`; expected one of: aarch64, armv7"))
 }
 
-/// Install what a cross build for `t` needs.
+/// Install what a cross build for `t` needs, then check its headers are there.
 pub fn prepare(t: &Arm, camera: bool) -> Result<()> {
     ensure_target(t.triple)?;
-    let mut pkgs = vec![t.gcc, "qemu-user"];
+    let mut pkgs: Vec<&str> = t.packages.to_vec();
+    pkgs.push(HOST_PACKAGES[0]);
     if camera {
-        pkgs.push("libclang-dev");
+        pkgs.push(HOST_PACKAGES[1]);
     }
-    ensure_apt(&pkgs)
+    ensure_apt(&pkgs)?;
+    check_headers(t, std::path::Path::new(t.include))
+}
+
+/// The headers of [`HEADERS`] under `include`, or an error naming the package
+/// that provides the first missing one.
+fn check_headers(t: &Arm, include: &std::path::Path) -> Result<()> {
+    for (header, pkg) in HEADERS {
+        let path = include.join(header);
+        if !path.is_file() {
+            let pkg = t
+                .packages
+                .iter()
+                .find(|p| p.starts_with(pkg))
+                .copied()
+                .unwrap_or(pkg);
+            bail!(
+                "{} is missing: a {} build needs the Debian package `{pkg}` \
+                 (install it with `sudo apt-get install {pkg}`)",
+                path.display(),
+                t.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `cargo` with bindgen pointed at the target's kernel headers.
@@ -150,6 +200,47 @@ pub fn build_runtime(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_headers_name_their_package() {
+        let dir = tempdir();
+        let err = check_headers(&TARGETS[0], &dir).unwrap_err().to_string();
+        assert!(err.contains("sys/time.h"), "{err}");
+        assert!(err.contains("`libc6-dev-arm64-cross`"), "{err}");
+        std::fs::create_dir_all(dir.join("sys")).unwrap();
+        std::fs::write(dir.join("sys/time.h"), "").unwrap();
+        let err = check_headers(&TARGETS[1], &dir).unwrap_err().to_string();
+        assert!(err.contains("`linux-libc-dev-armhf-cross`"), "{err}");
+        std::fs::create_dir_all(dir.join("linux")).unwrap();
+        std::fs::write(dir.join("linux/videodev2.h"), "").unwrap();
+        check_headers(&TARGETS[1], &dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// README.md and docs/deploy.md quote the package list: keep them true.
+    #[test]
+    fn docs_quote_every_package() {
+        for doc in ["README.md", "docs/deploy.md"] {
+            let text = std::fs::read_to_string(crate::util::root().join(doc)).unwrap();
+            for p in TARGETS
+                .iter()
+                .flat_map(|t| t.packages.iter())
+                .chain(HOST_PACKAGES.iter())
+            {
+                assert!(
+                    text.contains(&format!("`{p}`")),
+                    "{doc} does not name `{p}`"
+                );
+            }
+        }
+    }
+
+    fn tempdir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-headers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 
     #[test]
     fn static_and_dynamic_elves() {
