@@ -4,9 +4,12 @@
 //! * `resnet18_224_plain.onnx` — ResNet-18, 224×224, no blurs (random weights);
 //! * `resnet18_224_blurafterconv.onnx` — the same with BlurAfterConv blurs, as exported;
 //! * `resnet18_224_blurafterconv.nyq.onnx` — that one after `--fold-blur` (auto);
+//! * `resnet18_224.int8.onnx` / `.int8.tract.onnx` — the converted ResNet-18 in
+//!   int8 (QDQ and QLinearConv forms), calibrated on seeded uniform-noise images;
 //! * `fmnist_32.nyq.onnx` / `.int8.onnx` / `.int8.tract.onnx` — the bundled model
 //!   converted, then int8 (QDQ and QLinearConv forms) calibrated on the bundled
-//!   calibration images.
+//!   calibration images;
+//! * `fmnist_32.plain.onnx` — its plain twin (the bundled baseline, BN folded).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,7 @@ use nyquist_convert::synth::{resnet, Family, ResNetSpec};
 use nyquist_convert::{convert, onnx, BlurMode, Options};
 use nyquist_runtime::{dataset, ModelInfo, Preprocess};
 use prost::Message;
+use rand::{Rng, SeedableRng};
 
 fn converted(m: &onnx::Model, shape: &[usize]) -> anyhow::Result<ModelProto> {
     let opts = Options {
@@ -66,6 +70,26 @@ fn main() -> anyhow::Result<()> {
     save("fmnist_32.nyq.onnx", conv.encode_to_vec())?;
     save("fmnist_32.int8.onnx", q.qdq.encode_to_vec())?;
     save("fmnist_32.int8.tract.onnx", q.qlinear.encode_to_vec())?;
-    println!("wrote 6 models to {}", out.display());
+    // The plain twin: the bundled baseline (no blurs, ReLU), BN folded.
+    let plain = onnx::load_model(Path::new("models/fmnist/resnet18r-baseline.onnx"))?;
+    save(
+        "fmnist_32.plain.onnx",
+        converted(&plain, &pre.shape)?.encode_to_vec(),
+    )?;
+
+    // ResNet-18 224 int8: the converted network, calibrated on seeded
+    // uniform-noise images (its weights are random too: this model is for speed).
+    let conv224 = converted(&bac, &shape)?;
+    let n: usize = shape.iter().product();
+    let calib224: Vec<Vec<f32>> = (0..8u64)
+        .map(|s| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s);
+            (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect()
+        })
+        .collect();
+    let q224 = quantize(&conv224, &calib224, &shape, None, &QuantOptions::default())?;
+    save("resnet18_224.int8.onnx", q224.qdq.encode_to_vec())?;
+    save("resnet18_224.int8.tract.onnx", q224.qlinear.encode_to_vec())?;
+    println!("wrote 9 models to {}", out.display());
     Ok(())
 }

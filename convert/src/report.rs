@@ -524,8 +524,8 @@ fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
     );
     let _ = writeln!(
         s,
-        "- tract form: {} convolutions as QLinearConv (int8 kernels)",
-        r.qlinear_convs
+        "- QOperator form (`*.int8.tract.onnx`, what the runtime runs for any int8 model): {} QLinearConv, {} QLinearAdd, {} QLinearGlobalAveragePool, {} data-movement ops on int8",
+        r.qoperators.convs, r.qoperators.adds, r.qoperators.pools, r.qoperators.moves
     );
     if !r.float_nodes.is_empty() {
         let _ = writeln!(

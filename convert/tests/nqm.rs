@@ -287,5 +287,5 @@ fn engine_conv_matches_onnx_qdq_on_a_single_conv_with_extreme_channels() {
         &[1, 1, 16, 16],
     )
     .unwrap();
-    assert!(check.max_lsb <= LSB_BOUND);
+    assert!(check.max_lsb <= LSB_BOUND, "{check:?}");
 }

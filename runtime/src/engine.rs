@@ -26,6 +26,10 @@ pub struct Engine {
     pub input_shape: Vec<usize>,
     /// Where the model came from (for messages).
     pub source: PathBuf,
+    /// For an int8 model run as integers: the operators the QDQ → QOperator
+    /// rewrite made (all zero for a model already in QOperator form);
+    /// `None` for a float model, or with [`Int8Mode::Simulate`].
+    pub int8: Option<crate::int8::Rewritten>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -35,6 +39,19 @@ impl std::fmt::Debug for Engine {
             .field("input_shape", &self.input_shape)
             .finish()
     }
+}
+
+/// How an int8 model (QDQ or QOperator) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Int8Mode {
+    /// Lowered to integer operators and int8 matmul kernels
+    /// ([`crate::int8`]): what the runtime ships and `nyquist` runs.
+    #[default]
+    Integer,
+    /// As written: tract's float operators between the `QuantizeLinear` /
+    /// `DequantizeLinear` pairs — the ONNX definition of a QDQ model, the
+    /// reference other int8 implementations (the firmware blob) are held to.
+    Simulate,
 }
 
 /// Model file formats the runtime loads.
@@ -93,10 +110,26 @@ impl Engine {
         }
     }
 
-    /// Load an ONNX model from memory; `label` names it in messages.
+    /// Load an ONNX model from memory; `label` names it in messages. An int8
+    /// model (QDQ or QOperator) is detected and lowered to integer operators
+    /// ([`crate::int8`]).
     pub fn from_onnx_bytes(bytes: &[u8], label: &Path, input_shape: &[usize]) -> Result<Self> {
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
+        Self::from_onnx_bytes_with(bytes, label, input_shape, Int8Mode::Integer)
+    }
+
+    /// As [`Engine::from_onnx_bytes`], choosing how an int8 model runs.
+    pub fn from_onnx_bytes_with(
+        bytes: &[u8],
+        label: &Path,
+        input_shape: &[usize],
+        mode: Int8Mode,
+    ) -> Result<Self> {
+        let mut proto = <tract_onnx::pb::ModelProto as prost::Message>::decode(bytes)
+            .map_err(|e| model_err(label, format!("not a loadable ONNX model: {e}")))?;
+        let int8 = (mode == Int8Mode::Integer && crate::int8::is_int8(&proto))
+            .then(|| crate::int8::qoperator::rewrite(&mut proto));
+        let model = crate::int8::framework()
+            .model_for_proto_model(&proto)
             .map_err(|e| model_err(label, format!("not a loadable ONNX model: {e:#}")))?;
         let model = model
             .with_input_fact(0, f32::fact(input_shape).into())
@@ -107,10 +140,21 @@ impl Engine {
                     format!("input shape {input_shape:?} does not fit the model: {e:#}"),
                 )
             })?;
-        Self::from_typed(model, label, input_shape)
+        let mut e = Self::from_typed_with(model, label, input_shape, int8.is_some())?;
+        e.int8 = int8;
+        Ok(e)
     }
 
     fn from_typed(model: TypedModel, label: &Path, input_shape: &[usize]) -> Result<Self> {
+        Self::from_typed_with(model, label, input_shape, false)
+    }
+
+    fn from_typed_with(
+        mut model: TypedModel,
+        label: &Path,
+        input_shape: &[usize],
+        int8: bool,
+    ) -> Result<Self> {
         let fact = model.input_fact(0).map_err(|e| model_err(label, e))?;
         if let Some(dims) = fact.shape.as_concrete() {
             if dims != input_shape {
@@ -121,15 +165,25 @@ impl Engine {
                 });
             }
         }
-        let plan = model
-            .into_optimized()
+        let optimized = if int8 {
+            crate::int8::optimize(&mut model).map(|_| model)
+        } else {
+            model.into_optimized()
+        };
+        let plan = optimized
             .and_then(|m| m.into_runnable())
             .map_err(|e| model_err(label, format!("cannot optimize: {e:#}")))?;
         Ok(Engine {
             plan,
             input_shape: input_shape.to_vec(),
             source: label.to_path_buf(),
+            int8: None,
         })
+    }
+
+    /// The optimized plan (for profiling and kernel reports).
+    pub fn plan(&self) -> &Arc<TypedSimplePlan> {
+        &self.plan
     }
 
     /// Number of input elements one run takes.

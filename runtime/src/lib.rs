@@ -20,8 +20,10 @@ pub mod error;
 pub mod eval;
 pub mod eval_report;
 pub mod frames;
+pub mod int8;
 pub mod meta;
 pub mod preprocess;
+pub mod profile;
 
 pub use engine::Engine;
 pub use error::RuntimeError;

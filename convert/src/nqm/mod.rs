@@ -610,10 +610,13 @@ pub fn verify(
     use rayon::prelude::*;
     let m = Model::from_bytes(blob)
         .map_err(|e| ConvertError::Usage(format!("exported blob does not load: {e}")))?;
-    let engine = nyquist_runtime::Engine::from_onnx_bytes(
+    // The reference is the QDQ model as ONNX defines it (float operators
+    // between quantize / dequantize), not the runtime's integer lowering.
+    let engine = nyquist_runtime::Engine::from_onnx_bytes_with(
         &prost::Message::encode_to_vec(qdq),
         Path::new("<qdq>"),
         shape,
+        nyquist_runtime::engine::Int8Mode::Simulate,
     )
     .map_err(|e| ConvertError::Tract(e.to_string()))?;
     let (si, zi, so, zo) = (

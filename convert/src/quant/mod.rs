@@ -5,7 +5,7 @@
 //! ```text
 //! float model ─ graph (ops, fusions, LUT activations) ─ [cross-layer equalization]
 //!             ─ calibrate (tract, all activations exposed, rayon) ─ ranges (minmax / percentile / entropy / mse)
-//!             ─ [bias correction] ─ QDQ ONNX (onnxruntime, tract) ─ QLinearConv ONNX (tract int8 kernels)
+//!             ─ [bias correction] ─ QDQ ONNX (onnxruntime, tract) ─ QOperator ONNX (QLinearConv, QLinearAdd …)
 //! ```
 
 pub mod calib;
@@ -74,6 +74,8 @@ pub struct QuantReport {
     pub luts: Vec<(String, String)>,
     /// Convolutions running as QLinearConv in the tract form.
     pub qlinear_convs: usize,
+    /// Every operator of the tract form that runs on int8 tensors.
+    pub qoperators: qlinear::Rewritten,
 }
 
 /// The quantized model in its forms.
@@ -206,8 +208,9 @@ pub fn quantize(
     let mut float_b = float.clone();
     add_missing_biases(&mut float_b, &mut qg)?;
     let qdq = qdq::build(&float_b, &qg, &qp, base)?;
-    let (qlinear, n) = qlinear::from_qdq(&qdq)?;
-    report.qlinear_convs = n;
+    let (qlinear, done) = qlinear::from_qdq(&qdq)?;
+    report.qlinear_convs = done.convs;
+    report.qoperators = done;
     report.float_nodes = qg.float_nodes.clone();
     Ok(Quantized {
         float,

@@ -1,5 +1,6 @@
 //! `nyquist bench`: load time, latency percentiles at batch 1, throughput with
-//! all threads, peak RSS, and the matmul kernel tract picked on this CPU.
+//! all threads, peak RSS, the matmul kernels the plan holds (int8 or float),
+//! and with `--profile` where the time goes, operator by operator.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -26,6 +27,13 @@ pub struct BenchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Skip the all-threads throughput pass: exactly `warmup + runs`
+    /// inferences (for instruction counting under QEMU).
+    #[arg(long)]
+    pub latency_only: bool,
+    /// Time every node of the optimized plan and print the time per operator.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// What `nyquist bench` measures.
@@ -41,14 +49,18 @@ pub struct BenchResult {
     pub p90_ms: f64,
     /// 99th percentile.
     pub p99_ms: f64,
-    /// Images per second with every worker thread busy.
-    pub throughput_ips: f64,
+    /// Images per second with every worker thread busy (`None` with `--latency-only`).
+    pub throughput_ips: Option<f64>,
     /// Worker threads.
     pub threads: usize,
     /// Peak resident set size (MiB), from /proc/self/status.
     pub peak_rss_mib: Option<f64>,
     /// tract's matmul kernels for this CPU.
     pub kernels: String,
+    /// The matmuls of this model's plan: how many run in int8, which kernels.
+    pub plan_kernels: crate::profile::Kernels,
+    /// Time per operator (with `--profile`).
+    pub profile: Option<crate::profile::Profile>,
 }
 
 /// Peak RSS in MiB (Linux).
@@ -80,12 +92,25 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
     let threads = rayon::current_num_threads();
-    let n = (a.runs).max(threads * 8);
-    let t0 = Instant::now();
-    (0..n)
-        .into_par_iter()
-        .try_for_each(|_| m.engine.run(&x).map(|_| ()))?;
-    let throughput = n as f64 / t0.elapsed().as_secs_f64();
+    let throughput = if a.latency_only {
+        None
+    } else {
+        let n = (a.runs).max(threads * 8);
+        let t0 = Instant::now();
+        (0..n)
+            .into_par_iter()
+            .try_for_each(|_| m.engine.run(&x).map(|_| ()))?;
+        Some(n as f64 / t0.elapsed().as_secs_f64())
+    };
+    let profile = if a.profile {
+        Some(crate::profile::profile(
+            &m.engine,
+            &x,
+            a.runs.clamp(1, 200),
+        )?)
+    } else {
+        None
+    };
     let r = BenchResult {
         model: a.model.model.display().to_string(),
         load_s: m.load_seconds,
@@ -96,6 +121,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         threads,
         peak_rss_mib: peak_rss_mib(),
         kernels: crate::engine::kernel_summary(),
+        plan_kernels: crate::profile::kernels(&m.engine),
+        profile,
     };
     if a.json {
         super::out(serde_json::to_string_pretty(&r)?)?;
@@ -106,14 +133,33 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             "latency     p50 {:.3} ms   p90 {:.3} ms   p99 {:.3} ms   (batch 1, {} runs)",
             r.p50_ms, r.p90_ms, r.p99_ms, a.runs
         ))?;
-        super::out(format!(
-            "throughput  {:.1} images/s on {} threads",
-            r.throughput_ips, r.threads
-        ))?;
+        if let Some(t) = r.throughput_ips {
+            super::out(format!(
+                "throughput  {t:.1} images/s on {} threads",
+                r.threads
+            ))?;
+        }
         if let Some(rss) = r.peak_rss_mib {
             super::out(format!("peak RSS    {rss:.1} MiB"))?;
         }
         super::out(format!("kernels     {}", r.kernels))?;
+        super::out(format!("this model  {}", r.plan_kernels.line()))?;
+        if let Some(p) = &r.profile {
+            super::out(format!(
+                "profile     {:.3} ms per inference, summed over {} nodes:",
+                p.total_ms,
+                p.nodes.len()
+            ))?;
+            for o in &p.ops {
+                super::out(format!(
+                    "  {:<28} {:>4} nodes {:>9.3} ms {:>6.1} %",
+                    o.op,
+                    o.nodes,
+                    o.ms,
+                    o.share * 100.0
+                ))?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
