@@ -168,7 +168,7 @@ impl Engine {
         let optimized = if int8 {
             crate::int8::optimize(&mut model).map(|_| model)
         } else {
-            model.into_optimized()
+            crate::blur::optimize(&mut model).map(|_| model)
         };
         let plan = optimized
             .and_then(|m| m.into_runnable())

@@ -11,6 +11,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod blur;
 #[cfg(feature = "camera")]
 pub mod camera;
 pub mod cli;

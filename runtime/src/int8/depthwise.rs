@@ -10,12 +10,14 @@
 //! ```text
 //! x'  = x − z_x                                   (i16 plane, zero padding = z_x)
 //! acc = b[c] + Σ_ky Σ_kx w[c, ky, kx] · x'[c, y·s + ky·d, x·s + kx·d]   (i32)
-//! y   = clamp(z_y + round(acc · M_c / 2^31 / 2^e_c), −128, 127)
+//! y   = clamp(z_y + round_half_even(acc · f_c), −128, 127),   f_c = s_x·s_w[c]/s_y
 //! ```
 //!
-//! with `M_c·2^−(31+e_c) = s_x·s_w[c]/s_y` as a Q31 multiplier and a
-//! rounding shift (i64 inside, so no overflow): integer arithmetic only,
-//! one pass over each output row, vectorizable along the row.
+//! Integer accumulation; the rescale is one f32 multiply per output (as
+//! onnxruntime's requantization does): |acc| < 2^24 for kernels up to 22×22,
+//! so `acc` is exact in f32 and the product is within 2^−23 of the real
+//! value relative — the rounding differs from exact arithmetic only within
+//! 3·10^−5 LSB of a tie. One pass over each output row, vectorized along it.
 //!
 //! [`Depthwise`] (a pass run before tract's codegen) swaps it in for every
 //! quantized `Conv` whose group equals its input and output channels.
@@ -25,45 +27,8 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// A positive real factor as a Q31 multiplier and a right shift.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FixedPoint {
-    /// Multiplier in [2^30, 2^31).
-    pub mult: i64,
-    /// Total right shift (31 + exponent), at least 1.
-    pub shift: u32,
-}
-
-impl FixedPoint {
-    /// `f` as `mult / 2^shift`; `None` when `f` is not positive and finite
-    /// or too large (≥ 2^30) for the form.
-    pub fn new(f: f64) -> Option<FixedPoint> {
-        if !(f.is_finite() && f > 0.0) {
-            return None;
-        }
-        let e = f.log2().floor() as i32; // f = m·2^e, m in [1, 2)
-        let shift = 30 - e;
-        if !(1..=62).contains(&shift) {
-            return None;
-        }
-        let mut mult = (f * 2f64.powi(shift)).round() as i64;
-        let mut shift = shift as u32;
-        if mult >= 1 << 31 {
-            mult >>= 1;
-            shift -= 1;
-        }
-        Some(FixedPoint { mult, shift })
-    }
-
-    /// `round(x·f)`, halves up.
-    #[inline(always)]
-    pub fn apply(&self, x: i32) -> i32 {
-        ((x as i64 * self.mult + (1i64 << (self.shift - 1))) >> self.shift) as i32
-    }
-}
-
 /// The operator (see the module docs).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QDepthwise {
     /// Input shape N, C, H, W.
     pub input: [usize; 4],
@@ -81,8 +46,8 @@ pub struct QDepthwise {
     pub weights: Vec<i16>,
     /// Bias per channel.
     pub bias: Vec<i32>,
-    /// Requantization per channel.
-    pub requant: Vec<FixedPoint>,
+    /// Requantization factor `s_x·s_w[c]/s_y` per channel.
+    pub requant: Vec<f32>,
     /// Input and output zero points.
     pub z: [i32; 2],
 }
@@ -133,12 +98,23 @@ impl QDepthwise {
                             }
                         }
                     }
-                    let rq = self.requant[ch];
+                    let (f, z) = (self.requant[ch], self.z[1] as f32);
                     for (o, &a) in out_row.iter_mut().zip(&acc) {
-                        *o = (rq.apply(a) + self.z[1]).clamp(-128, 127) as i8;
+                        *o = ((a as f32 * f).round_ties_even() + z).clamp(-128.0, 127.0) as i8;
                     }
                 }
             }
+        }
+    }
+}
+
+impl Eq for QDepthwise {}
+
+impl std::hash::Hash for QDepthwise {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self.input, self.kernel, &self.weights, &self.bias, self.z).hash(h);
+        for f in &self.requant {
+            f.to_bits().hash(h);
         }
     }
 }
@@ -239,11 +215,10 @@ fn build(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Optio
         n if n == c => sw.iter().map(|&v| v as f64).collect(),
         _ => return Ok(None),
     };
-    let requant: Option<Vec<FixedPoint>> =
-        sw.iter().map(|s| FixedPoint::new(sx * s / sy)).collect();
-    let Some(requant) = requant else {
+    let requant: Vec<f32> = sw.iter().map(|s| (sx * s / sy) as f32).collect();
+    if requant.iter().any(|f| !(f.is_finite() && *f > 0.0)) || kh * kw > 484 {
         return Ok(None);
-    };
+    }
     let dims = ps.computed_padding(&shape[2..]);
     Ok(Some(QDepthwise {
         input: [shape[0], shape[1], shape[2], shape[3]],
@@ -286,37 +261,6 @@ impl super::NodeRewrite for Depthwise {
 mod tests {
     use super::*;
 
-    #[test]
-    fn fixed_point_matches_real_products() {
-        for f in [1e-6, 3.1e-4, 0.0123, 0.5, 0.999, 1.0, 7.25, 1234.5] {
-            let fp = FixedPoint::new(f).unwrap();
-            for x in [
-                -(1 << 24),
-                -99_999,
-                -1000,
-                -7,
-                0,
-                1,
-                3,
-                1000,
-                123_456,
-                1 << 24,
-            ] {
-                let want = x as f64 * f;
-                if want.abs() >= 2f64.powi(31) {
-                    continue;
-                }
-                let got = fp.apply(x);
-                assert!(
-                    (got as f64 - want).abs() <= 0.5 + 1e-6 * want.abs().max(1.0),
-                    "{f} {x}: {got} vs {want}"
-                );
-            }
-        }
-        assert!(FixedPoint::new(0.0).is_none());
-        assert!(FixedPoint::new(-1.0).is_none());
-    }
-
     /// Hand-computed: a 3×3 box filter of ones on a 4×4 ramp, zero padding 1.
     #[test]
     fn hand_computed_box_filter() {
@@ -329,7 +273,7 @@ mod tests {
             output: [4, 4],
             weights: vec![1; 9],
             bias: vec![0],
-            requant: vec![FixedPoint::new(1.0).unwrap()],
+            requant: vec![1.0],
             z: [0, 0],
         };
         let x: Vec<i8> = (0..16).collect();
