@@ -17,7 +17,9 @@
 //! ```
 //!
 //! with `r` the reflection (`1 2 3 4` padded by 2 → `3 2 | 1 2 3 4`) or the
-//! edge clamp. Outputs equal the padded depthwise convolution's to float
+//! edge clamp. The operator takes strides too (tested), but the pass fuses
+//! stride-1 blurs only: at stride 2 both passes together do the direct
+//! kernel's multiply-adds. Outputs equal the padded depthwise convolution's to float
 //! rounding (the sums are reassociated). [`FusePadBlur`] swaps it in before
 //! tract's codegen.
 
@@ -77,6 +79,8 @@ pub struct PadBlur {
     pub kernel: [usize; 2],
     /// Padding top, left, bottom, right.
     pub pad: [usize; 4],
+    /// Strides (a blur before a subsampling, as exported, has 2).
+    pub stride: [usize; 2],
     /// Border mode.
     pub border: Border,
     /// The taps, shared by every channel.
@@ -87,7 +91,7 @@ impl Eq for PadBlur {}
 
 impl std::hash::Hash for PadBlur {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        (self.kernel, self.pad, self.border).hash(h);
+        (self.kernel, self.pad, self.stride, self.border).hash(h);
     }
 }
 
@@ -95,8 +99,8 @@ impl PadBlur {
     /// Output height and width for an `h × w` input.
     pub fn output(&self, h: usize, w: usize) -> [usize; 2] {
         [
-            h + self.pad[0] + self.pad[2] + 1 - self.kernel[0],
-            w + self.pad[1] + self.pad[3] + 1 - self.kernel[1],
+            (h + self.pad[0] + self.pad[2] - self.kernel[0]) / self.stride[0] + 1,
+            (w + self.pad[1] + self.pad[3] - self.kernel[1]) / self.stride[1] + 1,
         ]
     }
 
@@ -109,14 +113,14 @@ impl PadBlur {
         let (top, left) = (self.pad[0] as isize, self.pad[1] as isize);
         let rows = (0..ho * kh)
             .map(|i| {
-                self.border
-                    .index((i / kh) as isize + (i % kh) as isize - top, h)
+                let y = (i / kh * self.stride[0]) as isize;
+                self.border.index(y + (i % kh) as isize - top, h)
             })
             .collect();
         let cols = (0..wo * kw)
             .map(|i| {
-                self.border
-                    .index((i / kw) as isize + (i % kw) as isize - left, w)
+                let x = (i / kw * self.stride[1]) as isize;
+                self.border.index(x + (i % kw) as isize - left, w)
             })
             .collect();
         (rows, cols)
@@ -187,13 +191,15 @@ impl PadBlur {
         let w = src.len();
         let kw = v.len();
         let wo = dst.len();
-        let left = self.pad[1];
-        // Output columns whose taps all fall inside [0, w).
-        let lo = left.min(wo);
-        let hi = (w + left + 1).saturating_sub(kw).clamp(lo, wo);
+        let (left, sx) = (self.pad[1], self.stride[1]);
+        // Output columns whose taps all fall inside [0, w): xo·s ≥ left and
+        // xo·s + kw − 1 − left ≤ w − 1.
+        let lo = left.div_ceil(sx).min(wo);
+        let hi = (w + left + 1).saturating_sub(kw).div_ceil(sx);
+        let hi = hi.clamp(lo, wo);
         let n = hi - lo;
-        match v[..] {
-            [a, b, c] => {
+        match (v, sx) {
+            (&[a, b, c], 1) => {
                 let s = &src[lo - left..];
                 let (s0, s1, s2) = (&s[..n], &s[1..n + 1], &s[2..n + 2]);
                 for (((d, &p), &q), &r) in dst[lo..hi].iter_mut().zip(s0).zip(s1).zip(s2) {
@@ -201,12 +207,13 @@ impl PadBlur {
                 }
             }
             _ => {
-                dst[lo..hi].fill(0.0);
-                for (j, &vj) in v.iter().enumerate() {
-                    let start = lo + j - left;
-                    for (d, &s) in dst[lo..hi].iter_mut().zip(&src[start..start + n]) {
-                        *d += vj * s;
-                    }
+                for (xo, d) in dst[lo..hi].iter_mut().enumerate() {
+                    let start = (lo + xo) * sx - left;
+                    *d = v
+                        .iter()
+                        .zip(&src[start..start + kw])
+                        .map(|(&vj, &s)| vj * s)
+                        .sum();
                 }
             }
         }
@@ -273,9 +280,8 @@ impl TypedOp for PadBlur {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let s = inputs[0].shape.to_tvec();
         ensure!(s.len() == 4, "PadBlur: NCHW input");
-        let [ho, wo] = [0, 1].map(|d| {
-            s[2 + d].clone() + (self.pad[d] + self.pad[d + 2]) as i64 + 1 - self.kernel[d] as i64
-        });
+        let (h, w) = (s[2].to_usize()?, s[3].to_usize()?);
+        let [ho, wo] = self.output(h, w).map(|d| d.to_dim());
         Ok(tvec!(f32::datum_type().fact([
             s[0].clone(),
             s[1].clone(),
@@ -332,6 +338,9 @@ fn build(
         || conv.group != c
         || ps.output_channels != c
         || ps.kernel_shape.len() != 2
+        // At stride 2 the separable passes do as many multiply-adds as the
+        // direct 9 taps (every input row is filtered): measured under
+        // qemu-aarch64, fusing there saved nothing, so tract keeps those.
         || ps.strides().iter().any(|&s| s != 1)
         || ps.dilations().iter().any(|&d| d != 1)
         || !matches!(&ps.padding, PaddingSpec::Valid)
@@ -385,6 +394,7 @@ fn build(
     Ok(Some(PadBlur {
         kernel: [kh, kw],
         pad: [top, left, bottom, right],
+        stride: [ps.strides()[0], ps.strides()[1]],
         border,
         filter,
     }))
@@ -457,9 +467,11 @@ mod tests {
         let x: Vec<f32> = (0..h * w).map(|i| ((i * 37) % 11) as f32 - 3.0).collect();
         let b = [1.0f32, 4.0, 6.0, 4.0, 1.0];
         let k: Vec<f32> = (0..25).map(|i| b[i / 5] * b[i % 5] / 256.0).collect();
-        for (border, pad) in [
-            (Border::Reflect, [2, 2, 2, 2]),
-            (Border::Edge, [1, 3, 2, 0]),
+        for (border, pad, stride) in [
+            (Border::Reflect, [2, 2, 2, 2], [1, 1]),
+            (Border::Edge, [1, 3, 2, 0], [1, 1]),
+            (Border::Reflect, [2, 1, 2, 2], [2, 2]),
+            (Border::Edge, [0, 2, 1, 2], [2, 3]),
         ] {
             for filter in [Filter::Full(k.clone()), {
                 let (u, v) = separate(&k, 5, 5).unwrap();
@@ -468,6 +480,7 @@ mod tests {
                 let op = PadBlur {
                     kernel: [5, 5],
                     pad,
+                    stride,
                     border,
                     filter,
                 };
@@ -479,8 +492,10 @@ mod tests {
                         let mut want = 0.0;
                         for i in 0..5 {
                             for j in 0..5 {
-                                let r = border.index(yo as isize + i as isize - pad[0] as isize, h);
-                                let c = border.index(xo as isize + j as isize - pad[1] as isize, w);
+                                let r = border
+                                    .index((yo * stride[0] + i) as isize - pad[0] as isize, h);
+                                let c = border
+                                    .index((xo * stride[1] + j) as isize - pad[1] as isize, w);
                                 want += k[i * 5 + j] * x[r * w + c];
                             }
                         }
@@ -505,7 +520,7 @@ mod graph_tests {
     /// the fusion: the same values, and the fused plan has no `Pad` left.
     #[test]
     fn fused_graph_matches_tract() {
-        for (c, h, w, pad) in [(4usize, 9usize, 11usize, 1usize), (3, 6, 6, 2)] {
+        for (c, h, w, pad, stride) in [(4usize, 9usize, 11usize, 1usize, 1usize), (3, 6, 6, 2, 1)] {
             let k = 2 * pad + 1;
             let mut m = TypedModel::default();
             let x = m.add_source("x", f32::fact([1, c, h, w])).unwrap();
@@ -534,7 +549,7 @@ mod graph_tests {
                     kernel_shape: tvec!(k, k),
                     padding: PaddingSpec::Valid,
                     dilations: None,
-                    strides: None,
+                    strides: Some(tvec!(stride, stride)),
                     input_channels: c,
                     output_channels: c,
                 },

@@ -51,6 +51,9 @@ const SUITES: &[Suite] = &[
 
 /// Run the suites named in `args` (all when none).
 pub fn run_bench(args: &[String]) -> Result<()> {
+    if args.first().is_some_and(|a| a == "runtime") {
+        return crate::bench_runtime::bench_runtime(&args[1..]);
+    }
     let known: Vec<&str> = SUITES.iter().map(|s| s.name).chain(["runtime"]).collect();
     if let Some(bad) = args.iter().find(|a| !known.contains(&a.as_str())) {
         bail!("unknown bench `{bad}`; known: {}", known.join(", "));
@@ -75,7 +78,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         }
     }
     if wants("runtime") {
-        crate::bench_runtime::bench_runtime()?;
+        crate::bench_runtime::bench_runtime(&[])?;
     }
     Ok(())
 }

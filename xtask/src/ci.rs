@@ -8,7 +8,9 @@
 //!    build `build-runtime` ships): the runtime's predictions on every 8th
 //!    bundled image (equal to x86) and its unit tests, the corruption
 //!    fingerprints, the firmware's NEON kernels (plain and with `+dotprod`);
-//!    On armv7 under `qemu-arm`: the corruption fingerprints.
+//!    The QEMU instruction-counting plugin of `bench runtime --target aarch64`
+//!    on a hand-counted program. On armv7 under `qemu-arm`: the corruption
+//!    fingerprints.
 //! 5. the firmware demo on both QEMU boards (predictions equal to the host
 //!    engine, kernels bit-exact with scalar on the emulated core) and the Pico 2
 //!    image and on-target test binary (compiled only);
@@ -42,6 +44,9 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
     run(cargo()
         .current_dir("firmware/boards")
         .args(["fmt", "--all", "--check"]))?;
+    run(cargo()
+        .current_dir("xtask/ort-harness")
+        .args(["fmt", "--all", "--check"]))?;
     lap("clippy");
     let deny = ["--", "-D", "warnings"];
     run(cargo()
@@ -49,6 +54,15 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
         .args(deny))?;
     run(cargo()
         .args(["clippy", "-p", "nyquist-runtime", "--features", "camera"])
+        .args(deny))?;
+    // The onnxruntime harness of `bench runtime` (its own workspace).
+    run(cargo()
+        .current_dir("xtask/ort-harness")
+        .env(
+            "CARGO_TARGET_DIR",
+            std::fs::canonicalize("target")?.join("ort-harness"),
+        )
+        .args(["clippy", "--all-targets"])
         .args(deny))?;
     for (t, cpu, kernel) in [
         ("thumbv8m.main-none-eabihf", "cortex-m55", "kernel-helium"),
@@ -120,6 +134,9 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
             "--test",
             "kernels",
         ]))?;
+    // The instruction counter the aarch64 benchmarks rest on, on a program
+    // whose counts are known by hand.
+    crate::qemu_plugin::self_test(std::path::Path::new("target"))?;
     lap(&format!("{} tests under qemu-arm", armv7.triple));
     run(cross_cargo(&armv7).args([
         "test",

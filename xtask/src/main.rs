@@ -8,6 +8,7 @@
 //! | `ci` | every check CI runs: fmt, clippy, all tests (host and cross) |
 //! | `fw run\|bench\|build --board B [--probe]` | the firmware demo on a QEMU board or (probe-rs) a Pico 2; per-layer instruction counts |
 //! | `bench [convert\|quant\|corrupt\|runtime]` | benchmarks, printed as ratios against a baseline from the same run |
+//! | `insn-count-check` | build the QEMU instruction-counting plugin and check it on a hand-counted program |
 //!
 //! Missing tools (rustup targets, Debian packages) are installed on demand, and
 //! every installation is announced first.
@@ -19,6 +20,7 @@ mod cross;
 mod demo;
 mod fw;
 mod fw_bench;
+mod qemu_plugin;
 mod util;
 
 use anyhow::{bail, Result};
@@ -47,6 +49,8 @@ fn run() -> Result<std::process::ExitCode> {
         "build-runtime" => cross::build_runtime(rest).map(|_| std::process::ExitCode::SUCCESS),
         "ci" => ci::run_ci(rest).map(|_| std::process::ExitCode::SUCCESS),
         "bench" => bench::run_bench(rest).map(|_| std::process::ExitCode::SUCCESS),
+        "insn-count-check" => qemu_plugin::self_test(std::path::Path::new("target"))
+            .map(|_| std::process::ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(std::process::ExitCode::SUCCESS)
@@ -66,6 +70,8 @@ fn print_help() {
          build-runtime --target aarch64|armv7   static `nyquist` for ARM Linux boards\n\
          fw run|bench|build --board qemu-an547|qemu-an386|pico2 [--probe]   firmware demo\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
-         bench [convert|quant|corrupt|runtime]   benchmarks with ratios against their baseline"
+         bench [convert|quant|corrupt] | bench runtime [--target aarch64] [--rounds N] [--json OUT]\n\
+         \x20                      benchmarks with ratios against their baseline\n\
+         insn-count-check       the QEMU instruction counter on a hand-counted program"
     );
 }

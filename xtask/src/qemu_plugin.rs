@@ -1,0 +1,271 @@
+//! The instruction-counting QEMU TCG plugin (`xtask/qemu-plugin/insn_count.c`):
+//! built on demand against the `qemu-plugin.h` of the installed QEMU's own
+//! Debian source package (Debian ships QEMU with plugin support but without
+//! plugins or the header), and a runner that counts the instructions a guest
+//! program executes, by class.
+//!
+//! The header comes from `apt-get source --download-only` with a private
+//! source list and package lists under `target/qemu-plugin/apt` — the
+//! machine's own apt configuration is not touched — and only
+//! `include/qemu/qemu-plugin.h` is extracted from the source tarball.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::util::{output, run};
+
+const SOURCE: &str = "xtask/qemu-plugin/insn_count.c";
+
+/// What the plugin writes at exit.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Counts {
+    /// Every executed guest instruction.
+    pub instructions: u64,
+    /// By class (`sdot`, `smlal`, `fmla`, `simd_other`, `load_store`, `branch`, `other`).
+    pub classes: BTreeMap<String, u64>,
+    /// The running total at each executed marker (`hint #100`).
+    #[serde(default)]
+    pub marks: Vec<u64>,
+}
+
+impl Counts {
+    /// `self − base`, class by class (saturating).
+    pub fn minus(&self, base: &Counts) -> Counts {
+        Counts {
+            marks: vec![],
+            instructions: self.instructions.saturating_sub(base.instructions),
+            classes: self
+                .classes
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.saturating_sub(base.classes.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Every count divided by `n` (per-iteration figures).
+    pub fn per(&self, n: u64) -> Counts {
+        let n = n.max(1);
+        Counts {
+            marks: vec![],
+            instructions: self.instructions / n,
+            classes: self
+                .classes
+                .iter()
+                .map(|(k, v)| (k.clone(), v / n))
+                .collect(),
+        }
+    }
+}
+
+/// The Debian source version of the installed QEMU package `pkg`
+/// (`1:7.2+dfsg-7+deb12u18`), which names the source package to fetch.
+fn source_version(pkg: &str) -> Result<String> {
+    output(Command::new("dpkg-query").args(["-W", "-f=${source:Version}", pkg]))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("{pkg} is not installed (dpkg-query)"))
+}
+
+/// Fetch the QEMU source package matching `pkg` and extract `qemu-plugin.h`
+/// into `dir`; returns the folder holding the header.
+fn fetch_header(pkg: &str, dir: &Path) -> Result<PathBuf> {
+    let version = source_version(pkg)?;
+    let dir = &std::fs::canonicalize(dir)?;
+    let include = dir.join(format!("include-{}", version.replace(':', "_")));
+    if include.join("qemu-plugin.h").is_file() {
+        return Ok(include);
+    }
+    let apt = dir.join("apt");
+    std::fs::create_dir_all(apt.join("lists/partial"))?;
+    let release =
+        output(Command::new("sh").args(["-c", ". /etc/os-release && echo $VERSION_CODENAME"]))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .context("cannot read VERSION_CODENAME from /etc/os-release")?;
+    let list = apt.join("sources.list");
+    std::fs::write(
+        &list,
+        format!(
+            "deb-src http://deb.debian.org/debian {release} main\n\
+             deb-src http://deb.debian.org/debian-security {release}-security main\n\
+             deb-src http://deb.debian.org/debian {release}-updates main\n"
+        ),
+    )?;
+    let opts = [
+        format!("-oDir::Etc::SourceList={}", list.display()),
+        "-oDir::Etc::SourceParts=/dev/null".to_string(),
+        format!("-oDir::State::Lists={}", apt.join("lists").display()),
+        "-oAPT::Sandbox::User=root".to_string(),
+    ];
+    eprintln!(
+        "xtask: fetching the QEMU {version} source package for qemu-plugin.h (Debian ships no plugin header)"
+    );
+    run(Command::new("apt-get").args(&opts).arg("update"))?;
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src)?;
+    run(Command::new("apt-get")
+        .current_dir(&src)
+        .args(&opts)
+        .args(["source", "--download-only"])
+        .arg(format!("qemu={version}")))?;
+    let tarball = std::fs::read_dir(&src)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".orig.tar"))
+        })
+        .context("the QEMU source package has no .orig tarball")?;
+    run(Command::new("tar")
+        .current_dir(&src)
+        .arg("-xf")
+        .arg(&tarball)
+        .args(["--wildcards", "*/include/qemu/qemu-plugin.h"]))?;
+    let header = std::fs::read_dir(&src)?
+        .filter_map(|e| e.ok().map(|e| e.path().join("include/qemu/qemu-plugin.h")))
+        .find(|p| p.is_file())
+        .context("qemu-plugin.h not found in the QEMU source tarball")?;
+    std::fs::create_dir_all(&include)?;
+    std::fs::copy(&header, include.join("qemu-plugin.h"))?;
+    Ok(include)
+}
+
+/// Build (once) the plugin for the QEMU in Debian package `pkg`
+/// (`qemu-user` or `qemu-system-arm`); returns the `.so`.
+pub fn build(pkg: &str, target_dir: &Path) -> Result<PathBuf> {
+    let dir = target_dir.join("qemu-plugin");
+    std::fs::create_dir_all(&dir)?;
+    let version = source_version(pkg)?;
+    let so = dir.join(format!("libinsn_count-{}.so", version.replace(':', "_")));
+    let fresh = |p: &Path| -> bool {
+        let (Ok(a), Ok(b)) = (std::fs::metadata(p), std::fs::metadata(SOURCE)) else {
+            return false;
+        };
+        matches!((a.modified(), b.modified()), (Ok(a), Ok(b)) if a >= b)
+    };
+    if fresh(&so) {
+        return Ok(so);
+    }
+    let include = fetch_header(pkg, &dir)?;
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    run(Command::new(cc)
+        .args(["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(&include)
+        .arg("-o")
+        .arg(&so)
+        .arg(SOURCE))?;
+    Ok(so)
+}
+
+/// Run `prog` under `qemu` (with `qemu_args`, without its `-plugin`) with
+/// the plugin and the environment `envs`; return the counts it wrote and
+/// the program's stdout.
+pub fn count(
+    plugin: &Path,
+    qemu: &str,
+    qemu_args: &[&str],
+    prog: &[String],
+    envs: &[(&str, &str)],
+) -> Result<(Counts, String)> {
+    let out = tempfile_path("insn-count", "json");
+    let mut c = Command::new(qemu);
+    c.envs(envs.iter().copied())
+        .args(qemu_args)
+        .arg("-plugin")
+        .arg(format!("{},out={}", plugin.display(), out.display()))
+        .args(prog);
+    let o = c.output().with_context(|| format!("cannot start {qemu}"))?;
+    if !o.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            crate::util::show(&c),
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    let text = std::fs::read_to_string(&out)
+        .with_context(|| format!("the plugin wrote no counts to {}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    let counts: Counts = serde_json::from_str(&text).context("plugin output")?;
+    Ok((counts, String::from_utf8_lossy(&o.stdout).into_owned()))
+}
+
+fn tempfile_path(stem: &str, ext: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "nyquist-{stem}-{}-{}.{ext}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Check the plugin on `xtask/qemu-plugin/probe.S`, whose instruction counts
+/// are known by hand: the total, every class, and the markers' positions.
+pub fn self_test(target_dir: &Path) -> Result<()> {
+    let plugin = build("qemu-user", target_dir)?;
+    let dir = target_dir.join("qemu-plugin");
+    let exe = dir.join("probe");
+    run(Command::new("aarch64-linux-gnu-gcc")
+        .args(["-march=armv8.2-a+dotprod", "-nostdlib", "-static", "-o"])
+        .arg(&exe)
+        .arg("xtask/qemu-plugin/probe.S"))?;
+    let (c, _) = count(
+        &plugin,
+        "qemu-aarch64",
+        &["-cpu", "neoverse-n1"],
+        &[exe.display().to_string()],
+        &[],
+    )?;
+    let class = |k: &str| c.classes.get(k).copied().unwrap_or(0);
+    let want = [
+        ("sdot", 200),
+        ("smlal", 200),
+        ("fmla", 200),
+        ("simd_other", 100),
+        ("load_store", 100),
+        // 100 b.ne, 3 markers (hint space), 1 svc
+        ("branch", 104),
+        // adr and mov before the loop, 100 subs, 2 mov after
+        ("other", 104),
+    ];
+    for (k, n) in want {
+        anyhow::ensure!(
+            class(k) == n,
+            "insn_count self-test: {k} = {}, expected {n} ({c:?})",
+            class(k)
+        );
+    }
+    anyhow::ensure!(
+        c.instructions == 1008,
+        "insn_count self-test: {} instructions, expected 1008",
+        c.instructions
+    );
+    // Three marks, in order; the last two one instruction apart (the total
+    // read at a mark includes its whole translation block).
+    anyhow::ensure!(
+        c.marks.len() == 3,
+        "insn_count self-test: {} marks, expected 3",
+        c.marks.len()
+    );
+    anyhow::ensure!(
+        c.marks[2] - c.marks[1] <= 2 && c.marks[1] > c.marks[0],
+        "insn_count self-test: marks {:?}",
+        c.marks
+    );
+    println!(
+        "insn_count plugin: exact counts on the probe program ({} instructions, {} markers)",
+        c.instructions,
+        c.marks.len()
+    );
+    Ok(())
+}
