@@ -222,7 +222,8 @@ pub fn ce_svg(figures: &[ModelFigures], path: &Path) -> Result<(), ConvertError>
         .iter()
         .flat_map(|f| f.eval.corruptions.values().filter_map(|x| x.ce))
         .fold(1.2f64, f64::max)
-        * 110.0;
+        // Headroom above the tallest bar for the legend (top right).
+        * 140.0;
     let tmp = path.with_extension("svg.tmp");
     {
         let root = SVGBackend::new(&tmp, (60 + 46 * corrs.len() as u32, 420)).into_drawing_area();
@@ -237,20 +238,29 @@ pub fn ce_svg(figures: &[ModelFigures], path: &Path) -> Result<(), ConvertError>
             .y_label_area_size(45)
             .build_cartesian_2d(0f64..corrs.len() as f64, 0f64..ymax)
             .map_err(|e| err(e.to_string()))?;
-        let names: Vec<String> = corrs.iter().map(|c| c.name().to_string()).collect();
+        // No x labels from the mesh (it places them at "nice" values, which
+        // skipped every other group and drew them over the bars): every
+        // corruption's name is written below the axis, centred on its group.
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(corrs.len())
-            .x_label_formatter(&|x| names.get(x.floor() as usize).cloned().unwrap_or_default())
-            .x_label_style(
-                ("sans-serif", 11)
-                    .into_font()
-                    .transform(FontTransform::Rotate90),
-            )
+            .x_labels(0)
             .y_desc("CE %")
             .draw()
             .map_err(|e| err(e.to_string()))?;
+        let font = ("sans-serif", 12)
+            .into_font()
+            .transform(FontTransform::Rotate90)
+            .color(&BLACK);
+        for (i, c) in corrs.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+            root.draw(&Text::new(
+                c.name().to_string(),
+                (px + 6, py + 6),
+                font.clone(),
+            ))
+            .map_err(|e| err(e.to_string()))?;
+        }
         let w = 0.8 / figures.len().max(1) as f64;
         for (k, f) in figures.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
@@ -272,6 +282,7 @@ pub fn ce_svg(figures: &[ModelFigures], path: &Path) -> Result<(), ConvertError>
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .border_style(BLACK)
             .background_style(WHITE.mix(0.8))
             .draw()

@@ -170,7 +170,14 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
     dce::remove_dead(g, &live_before);
     let (sites, rejected) = blur::detect(g, base)?;
     report.rejected = rejected;
-    let (hoisted, refused) = blur::affine::hoist_affine(g, &sites, base)?;
+    let (hoisted, refused) =
+        blur::affine::hoist_affine(g, &sites, base, opts.mode == BlurMode::Off)?;
+    for h in hoisted.iter().filter(|h| !h.exact) {
+        report.notes.push(format!(
+            "blur `{}`: its BatchNorm bias moved into `{}` across a zero-padded blur — exact on the interior only; the end-to-end border deviation includes it",
+            h.blur, h.into
+        ));
+    }
     report.affine_separated = hoisted;
     for (node, why) in refused {
         report.notes.push(format!("blur `{node}`: {why}"));

@@ -550,6 +550,34 @@ fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
         let _ = writeln!(s, "| `{t}` | {m} | {lo:.4} | {hi:.4} | {sc:.6} | {zp} |");
     }
     let _ = writeln!(s, "\n</details>");
+    if !r.layers.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n### Per-layer quantization error (worst first)\n\n\
+             SQNR of each int8 tensor against float on the first {} calibration images \
+             (the int8 model as deployed: upstream error included), the share of \
+             calibration values its range clips, and its producer's weight SQNR.\n",
+            crate::quant::analysis::SQNR_IMAGES.min(r.calibration_images)
+        );
+        let _ = writeln!(
+            s,
+            "| tensor | op | SQNR dB | range | clipped % | weight SQNR dB |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---|---:|---:|");
+        for l in &r.layers {
+            let _ = writeln!(
+                s,
+                "| `{}` | `{}` | {:.1} | [{:.3}, {:.3}] | {:.3} | {} |",
+                l.tensor,
+                l.op,
+                l.sqnr_db,
+                l.range.0,
+                l.range.1,
+                100.0 * l.clipped,
+                l.weight_sqnr_db.map_or("–".into(), |w| format!("{w:.1}"))
+            );
+        }
+    }
     if q.figures.is_empty() {
         return s;
     }

@@ -53,6 +53,10 @@ pub struct ResNetSpec {
     /// Classifier on the flattened last feature map (`Flatten → Gemm`, as small
     /// LeNet-style heads do) instead of `GlobalAveragePool → Flatten → Gemm`.
     pub flatten_head: bool,
+    /// BlurAfterConv blurs padded by the conv's own zeros instead of a
+    /// reflect `Pad` (with a folded BatchNorm, the case where moving the
+    /// bias across the blur is exact on the interior only).
+    pub zero_pad_blurs: bool,
     /// Weight seed.
     pub seed: u64,
 }
@@ -70,6 +74,7 @@ impl ResNetSpec {
             gelu: family == Family::BlurAfterConv,
             explicit_bn: false,
             flatten_head: false,
+            zero_pad_blurs: false,
             seed: 7,
         }
     }
@@ -86,6 +91,7 @@ impl ResNetSpec {
             gelu: false,
             explicit_bn: false,
             flatten_head: false,
+            zero_pad_blurs: false,
             seed: 0,
         }
     }
@@ -273,7 +279,8 @@ impl Builder {
             match fam {
                 Family::BlurAfterConv => {
                     let y = self.conv(x, cin, cout, 3, 1, 1, 1.0);
-                    let y = self.blur(&y, cout, 3, stride, (1, 1), true, !self.spec.explicit_bn);
+                    let reflect = !self.spec.zero_pad_blurs;
+                    let y = self.blur(&y, cout, 3, stride, (1, 1), reflect, !self.spec.explicit_bn);
                     let y = self.act(&y);
                     self.conv(&y, cout, cout, 3, 1, 1, 0.5)
                 }
@@ -308,7 +315,8 @@ impl Builder {
             self.conv(x, cin, cout, 1, stride, 0, 1.0)
         } else if fam == Family::BlurAfterConv {
             let y = self.conv(x, cin, cout, 1, 1, 0, 1.0);
-            self.blur(&y, cout, 3, stride, (1, 1), true, !self.spec.explicit_bn)
+            let reflect = !self.spec.zero_pad_blurs;
+            self.blur(&y, cout, 3, stride, (1, 1), reflect, !self.spec.explicit_bn)
         } else {
             let y = self.blur(x, cin, 4, stride, (1, 2), true, false);
             self.conv(&y, cin, cout, 1, 1, 0, 1.0)

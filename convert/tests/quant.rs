@@ -425,3 +425,61 @@ fn quantization_input_errors_are_clear() {
     assert!(text.contains("non-negative"), "{text}");
     assert!(files(d.path()).is_empty(), "{:?}", files(d.path()));
 }
+
+/// The per-layer table: every calibrated tensor, worst first, weights'
+/// SQNR for every conv; and the input's SQNR as the uniform quantizer's
+/// noise (Δ²/12) predicts it — an analytic reference.
+#[test]
+fn per_layer_error_table_ranks_tensors_and_matches_quantization_noise() {
+    let spec = ResNetSpec::tiny(Family::BlurAfterConv);
+    let m = resnet(&spec).proto;
+    let calib = Samples::random(32, 256, 5).inputs;
+    let q = quantize(
+        &m,
+        &calib,
+        &[1, 1, 16, 16],
+        None,
+        &QuantOptions {
+            method: Method::MinMax,
+            ..QuantOptions::default()
+        },
+    )
+    .unwrap();
+    let layers = &q.report.layers;
+    assert!(layers.len() >= 10, "{} rows", layers.len());
+    assert!(layers.windows(2).all(|w| w[0].sqnr_db <= w[1].sqnr_db));
+    let convs = q
+        .graph
+        .ops
+        .iter()
+        .filter(|o| matches!(o, nyquist_convert::quant::QOp::Conv { .. }))
+        .count();
+    let with_weights = layers.iter().filter(|l| l.weight_sqnr_db.is_some()).count();
+    assert!(with_weights >= convs / 2, "{with_weights} of {convs}");
+    for l in layers {
+        assert!(l.sqnr_db > 5.0, "{l:?}");
+        // minmax ranges clip nothing (histogram resolution aside).
+        assert!(l.clipped < 1e-3, "{l:?}");
+        if let Some(w) = l.weight_sqnr_db {
+            assert!(w > 25.0, "{l:?}");
+        }
+    }
+    // The input: min-max range, uniform noise of power Δ²/12.
+    let input = layers
+        .iter()
+        .find(|l| l.tensor == "input")
+        .expect("input row");
+    let step = (input.range.1 - input.range.0) as f64 / 255.0;
+    let power: f64 = calib
+        .iter()
+        .flatten()
+        .map(|&v| (v as f64).powi(2))
+        .sum::<f64>()
+        / calib.iter().map(Vec::len).sum::<usize>() as f64;
+    let predicted = 10.0 * (power / (step * step / 12.0)).log10();
+    assert!(
+        (input.sqnr_db - predicted).abs() < 1.0,
+        "input SQNR {:.2} dB, Δ²/12 predicts {predicted:.2} dB",
+        input.sqnr_db
+    );
+}

@@ -168,3 +168,61 @@ fn conversion_is_deterministic() {
     let b = convert(&m, &o).unwrap().model.encode_to_vec();
     assert_eq!(a, b);
 }
+
+/// `--fold-blur=off` must not change the function, borders included: a
+/// BatchNorm the exporter folded into a zero-padded blur stays where it is
+/// (moving its bias into the conv in front is exact on the interior only).
+/// With a rewriting mode the move happens and the report says it is
+/// interior-exact only.
+#[test]
+fn fold_blur_off_keeps_the_function_of_a_zero_padded_affine_blur() {
+    let spec = ResNetSpec {
+        zero_pad_blurs: true,
+        ..ResNetSpec::tiny(Family::BlurAfterConv)
+    };
+    let m = resnet(&spec);
+    let x = input(&spec, 3);
+    let want = &run_tract(&m.proto, &x, &[])["logits"].data;
+    let off = convert(
+        &m,
+        &nyquist_convert::Options {
+            mode: BlurMode::Off,
+            random_samples: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        off.report.affine_separated.is_empty(),
+        "{:?}",
+        off.report.affine_separated
+    );
+    assert!(off
+        .report
+        .notes
+        .iter()
+        .any(|n| n.contains("--fold-blur=off keeps the model's function")));
+    let got = &run_tract(&off.model, &x, &[])["logits"].data;
+    let rel = rel_dev(got, want, want.len(), None);
+    assert!(
+        rel <= 1e-5,
+        "--fold-blur=off changed the outputs: {rel:.2e}"
+    );
+
+    let auto = convert(
+        &m,
+        &nyquist_convert::Options {
+            mode: BlurMode::Auto,
+            random_samples: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(!auto.report.affine_separated.is_empty());
+    assert!(auto.report.affine_separated.iter().all(|h| !h.exact));
+    assert!(auto
+        .report
+        .notes
+        .iter()
+        .any(|n| n.contains("exact on the interior only")));
+}

@@ -260,6 +260,10 @@ fn hex(h: Sha256) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// [`Dataset::class_match`] when class folders were numbered in sorted order
+/// (no labels, or folder names that are not the labels).
+pub const SORTED_ORDER: &str = "sorted order";
+
 /// Match folder names to labels: by name when all match, else sorted order.
 fn class_map(folders: &[String], model_labels: Option<&[String]>) -> (Vec<usize>, String) {
     if let Some(labels) = model_labels {
@@ -277,7 +281,7 @@ fn class_map(folders: &[String], model_labels: Option<&[String]>) -> (Vec<usize>
             return (v, "by name".into());
         }
     }
-    ((0..folders.len()).collect(), "sorted order".into())
+    ((0..folders.len()).collect(), SORTED_ORDER.into())
 }
 
 fn image_folder(

@@ -242,3 +242,35 @@ fn unreadable_images_are_skipped_and_reported() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/dir"));
 }
+
+/// Class folders whose names are not the model's labels are not numbered
+/// silently in sorted order: refused, unless `--sorted-classes` says so.
+#[test]
+fn unmatched_class_folders_are_refused_unless_sorted_order_is_asked_for() {
+    let d = tempfile::tempdir().unwrap();
+    // Two folders named after nothing the model knows, one image each.
+    for (dir, class) in [("a_first", "bag"), ("b_second", "coat")] {
+        let folder = d.path().join(dir);
+        std::fs::create_dir_all(&folder).unwrap();
+        let png = std::fs::read_dir(root().join("models/fmnist/eval").join(class))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "png"))
+            .unwrap();
+        std::fs::copy(&png, folder.join("x.png")).unwrap();
+    }
+    let (m, data) = (model(), d.path().display().to_string());
+    let args = ["eval", "--model", &m, "--data", &data, "--clean-only"];
+    let o = nyquist(&args);
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{text}");
+    assert!(
+        text.contains("cannot be matched to the model's classes")
+            && text.contains("--sorted-classes"),
+        "{text}"
+    );
+    let mut args = args.to_vec();
+    args.push("--sorted-classes");
+    ok(&nyquist(&args));
+}

@@ -30,16 +30,27 @@ pub struct Hoisted {
 pub type Refused = Vec<(String, String)>;
 
 /// Move the affine part of every blur that has one into its producer conv.
+/// With `exact_only` (`--fold-blur=off`, which must not change the
+/// function), a move that is exact on the interior only — zero padding,
+/// where the bias would not reach the padded border — is refused.
 /// Returns what was moved and, for blurs where it could not be, why.
 pub fn hoist_affine(
     g: &mut GraphProto,
     sites: &[BlurSite],
     base: Option<&Path>,
+    exact_only: bool,
 ) -> Result<(Vec<Hoisted>, Refused), ConvertError> {
     let mut done = Vec::new();
     let mut refused = Vec::new();
     for s in sites {
         let Some(aff) = &s.affine else { continue };
+        if exact_only && s.pad_mode == PadMode::Zero {
+            refused.push((
+                s.node.clone(),
+                "kept as it is: its bias cannot move across a zero-padded blur without changing the border, and --fold-blur=off keeps the model's function".into(),
+            ));
+            continue;
+        }
         let conv_name = match &s.before {
             Neighbour::Conv {
                 node,

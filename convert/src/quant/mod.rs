@@ -8,6 +8,7 @@
 //!             ─ [bias correction] ─ QDQ ONNX (onnxruntime, tract) ─ QOperator ONNX (QLinearConv, QLinearAdd …)
 //! ```
 
+pub mod analysis;
 pub mod calib;
 pub mod equalize;
 pub mod graph;
@@ -76,6 +77,8 @@ pub struct QuantReport {
     pub qlinear_convs: usize,
     /// Every operator of the tract form that runs on int8 tensors.
     pub qoperators: qlinear::Rewritten,
+    /// Per-layer quantization error, worst first (`analysis`).
+    pub layers: Vec<analysis::LayerError>,
 }
 
 /// The quantized model in its forms.
@@ -208,6 +211,17 @@ pub fn quantize(
     let mut float_b = float.clone();
     add_missing_biases(&mut float_b, &mut qg)?;
     let qdq = qdq::build(&float_b, &qg, &qp, base)?;
+    report.layers = analysis::per_layer(
+        &float,
+        &qdq,
+        &qg,
+        &qp,
+        &report.tensors,
+        &obs,
+        calib,
+        shape,
+        base,
+    )?;
     let (qlinear, done) = qlinear::from_qdq(&qdq)?;
     report.qlinear_convs = done.convs;
     report.qoperators = done;

@@ -76,6 +76,12 @@ pub struct EvalArgs {
     /// Write a Markdown table.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Class folders carry no class names the model knows (no labels in the
+    /// metadata, no `--labels`): take them in sorted order as class 0, 1, ….
+    /// Without this flag such a folder is refused (its error rate would be
+    /// meaningless if the order were not the model's).
+    #[arg(long)]
+    pub sorted_classes: bool,
     /// Write an SVG plot of error by corruption and severity.
     #[arg(long)]
     pub svg: Option<PathBuf>,
@@ -224,6 +230,18 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let reference = reference(a.reference.as_deref())?;
     let m = a.model.load()?;
     let data = dataset::open(&a.data, &a.split, m.labels.as_deref())?;
+    if data.class_match == dataset::SORTED_ORDER && !a.sorted_classes {
+        let why = if m.labels.is_some() {
+            "the folder names are not the model's labels"
+        } else {
+            "the model has no labels in its metadata and no --labels was given"
+        };
+        bail!(
+            "{}: the class folders cannot be matched to the model's classes ({why}); \
+             pass --labels FILE, or --sorted-classes if the folders in sorted order are classes 0, 1, 2, …",
+            a.data.display()
+        );
+    }
     let conditions = if opts.clean_only {
         0
     } else {
