@@ -92,6 +92,13 @@ pub struct Args {
     /// Largest allowed clean-accuracy drop of int8 below the float model (points).
     #[arg(long, default_value_t = 1.0)]
     pub acc_tolerance: f64,
+    /// Largest allowed drop of shift consistency (points), from the original
+    /// to the converted model and from float to int8.
+    #[arg(long, default_value_t = 1.0)]
+    pub consistency_tolerance: f64,
+    /// Eval images the gate measures shift consistency on (clean only).
+    #[arg(long, default_value_t = 2000)]
+    pub consistency_images: usize,
     /// Evaluate and report, but do not fail on the gate.
     #[arg(long)]
     pub no_gate: bool,

@@ -95,10 +95,16 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
                 limit: Some(args.eval_limit),
                 seed: args.seed,
                 progress: !args.quiet,
+                consistency: Some(nyquist_runtime::eval::Consistency {
+                    max_shift: None,
+                    corrupted: false,
+                }),
                 ..EvalOptions::default()
             },
             mce_tolerance: args.mce_tolerance,
             acc_tolerance: args.acc_tolerance,
+            consistency_tolerance: args.consistency_tolerance,
+            consistency_images: args.consistency_images,
             disabled: args.no_gate,
         };
         let layers = layer_table(&model.inlined()?, &q.qdq, &shape)?;

@@ -28,6 +28,14 @@ pub struct GateOptions {
     pub mce_tolerance: f64,
     /// Largest allowed clean-accuracy drop of int8 below float, in points.
     pub acc_tolerance: f64,
+    /// Largest allowed drop of shift consistency, in points, from the
+    /// original to the converted model and from float to int8 (with
+    /// `eval.consistency` set).
+    pub consistency_tolerance: f64,
+    /// Images the consistency is measured on (clean only, two inferences
+    /// each, so it can afford more images than the corruptions: one flip in
+    /// 60 images is 1.7 points, in 2,000 it is 0.05).
+    pub consistency_images: usize,
     /// Evaluate and report, but never fail.
     pub disabled: bool,
 }
@@ -60,6 +68,10 @@ pub struct Verdict {
     pub acc_drop: f64,
     /// mCE increase int8 vs float, points.
     pub mce_increase: f64,
+    /// Shift-consistency drop original → converted, points.
+    pub fold_consistency_drop: Option<f64>,
+    /// Shift-consistency drop float → int8, points.
+    pub int8_consistency_drop: Option<f64>,
     /// One line for people.
     pub line: String,
 }
@@ -130,7 +142,10 @@ pub fn run(
             pre,
             data,
             ModelRef::of_bytes(&m.file, m.bytes),
-            &opts.eval,
+            &EvalOptions {
+                consistency: None,
+                ..opts.eval.clone()
+            },
             reference.clone(),
         )
         .map_err(tract_err)?;
@@ -150,6 +165,26 @@ pub fn run(
             .count() as f64
             / preds.len().max(1) as f64;
         let mut r = r;
+        if let Some(cons) = opts.eval.consistency {
+            let c = evaluate(
+                &engine,
+                None,
+                pre,
+                data,
+                ModelRef::of_bytes(&m.file, m.bytes),
+                &EvalOptions {
+                    clean_only: true,
+                    limit: Some(opts.consistency_images),
+                    consistency: Some(cons),
+                    ..opts.eval.clone()
+                },
+                None,
+            )
+            .map_err(tract_err)?;
+            r.counts.consistent = c.counts.consistent;
+            r.max_shift = c.max_shift;
+            r.rescore();
+        }
         if reference.is_none() {
             // The original against itself: CE 1 everywhere, mCE 100.
             reference = Some(ReferenceRef::from_result(&r));
@@ -179,9 +214,29 @@ pub fn run(
         (Some(a), Some(b)) => a - b,
         _ => 0.0,
     };
-    let ok = acc_drop <= opts.acc_tolerance && mce_increase <= opts.mce_tolerance;
+    let cons = |f: &ModelFigures| f.eval.consistency.map(|c| 100.0 * c);
+    let drop = |a: Option<&ModelFigures>, b: &ModelFigures| match (a.and_then(cons), cons(b)) {
+        (Some(x), Some(y)) => Some(x - y),
+        _ => None,
+    };
+    let fold_consistency_drop = get("converted").and_then(|c| drop(get("original"), c));
+    let int8_consistency_drop = drop(Some(float), int8);
+    let cons_ok = [fold_consistency_drop, int8_consistency_drop]
+        .iter()
+        .flatten()
+        .all(|&d| d <= opts.consistency_tolerance);
+    let ok = acc_drop <= opts.acc_tolerance && mce_increase <= opts.mce_tolerance && cons_ok;
+    let cons_text = match (cons(int8), cons(float)) {
+        (Some(a), Some(b)) => format!(
+            "; shift consistency {a:.2}% vs {b:.2}% (drop {:.2} pt{}, allowed {:.2})",
+            b - a,
+            fold_consistency_drop.map_or(String::new(), |d| format!(", folding {d:.2} pt")),
+            opts.consistency_tolerance
+        ),
+        _ => String::new(),
+    };
     let line = format!(
-        "gate {}: int8 clean accuracy {:.2}% vs float {:.2}% (drop {:.2} pt, allowed {:.2}); mCE {:.2} vs {:.2} (increase {:.2} pt, allowed {:.2}){}",
+        "gate {}: int8 clean accuracy {:.2}% vs float {:.2}% (drop {:.2} pt, allowed {:.2}); mCE {:.2} vs {:.2} (increase {:.2} pt, allowed {:.2}){cons_text}{}",
         if ok { "PASSED" } else { "FAILED" },
         acc(int8),
         acc(float),
@@ -198,6 +253,8 @@ pub fn run(
         Verdict {
             passed: ok || opts.disabled,
             acc_drop,
+            fold_consistency_drop,
+            int8_consistency_drop,
             mce_increase,
             line,
         },

@@ -585,12 +585,12 @@ fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
         s,
         "\n## Robustness gate (CE normalised by the original model)\n"
     );
-    let _ = writeln!(s, "| model | file | clean acc % | mCE | relative mCE | top-1 agreement % | size KiB | MACs | tract latency ms |");
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "| model | file | clean acc % | mCE | relative mCE | shift consistency % | top-1 agreement % | size KiB | MACs | tract latency ms |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for f in &q.figures {
         let _ = writeln!(
             s,
-            "| {} | `{}` | {:.2} | {} | {} | {:.2} | {:.0} | {} | {:.3} |",
+            "| {} | `{}` | {:.2} | {} | {} | {} | {:.2} | {:.0} | {} | {:.3} |",
             f.role,
             f.file,
             100.0 * (1.0 - f.eval.clean_error.unwrap_or(1.0)),
@@ -598,6 +598,9 @@ fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
             f.eval
                 .relative_mce
                 .map_or("–".into(), |v| format!("{v:.2}")),
+            f.eval
+                .consistency
+                .map_or("–".into(), |v| format!("{:.2}", 100.0 * v)),
             100.0 * f.top1_agreement,
             f.size_bytes as f64 / 1024.0,
             f.macs,

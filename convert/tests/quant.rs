@@ -272,7 +272,9 @@ fn files(dir: &Path) -> Vec<String> {
     v
 }
 
-const GATE: [&str; 6] = [
+const GATE: [&str; 8] = [
+    "--consistency-images",
+    "600",
     "--eval-limit",
     "60",
     "--corruptions",
@@ -322,8 +324,33 @@ fn gate_passes_on_the_bundled_model_and_fails_on_constant_calibration() {
     );
     let md = std::fs::read_to_string(d.path().join("m.nyq.report.md")).unwrap();
     assert!(
-        md.contains("## Robustness gate") && md.contains("| int8 |") && md.contains("Gelu"),
+        md.contains("## Robustness gate")
+            && md.contains("| int8 |")
+            && md.contains("Gelu")
+            && md.contains("shift consistency %")
+            && md.contains("Per-layer quantization error"),
         "{md}"
+    );
+    assert!(text.contains("shift consistency"), "{text}");
+    // The same run held to an impossible consistency tolerance fails on it.
+    let d3 = tempfile::tempdir().unwrap();
+    let out3 = d3.path().join("m.nyq.onnx");
+    let strict: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if *a == out.to_str().unwrap() {
+                out3.to_str().unwrap()
+            } else {
+                a
+            }
+        })
+        .chain(["--consistency-tolerance=-100"])
+        .collect();
+    let (code, text) = convert(&strict);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("gate FAILED") && text.contains("shift consistency"),
+        "{text}"
     );
 
     // A calibration set of constant images squeezes every range to nothing.

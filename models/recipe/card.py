@@ -4,6 +4,7 @@ evaluation subset with onnxruntime and render `<stem>.card.json` as Markdown.
 
     python models/recipe/card.py models/fmnist/resnet18r-blurafterconv.onnx \
         [--robustness eval.json]   # a `nyquist eval --json` result to include
+        [--consistency eval.json]  # a `nyquist eval --consistency --json` result
                                    # (committed under models/fmnist/robustness/)
 """
 import argparse
@@ -66,7 +67,13 @@ def robustness_summary(path: Path):
     }
 
 
-def robustness_lines(r):
+def consistency_line(c):
+    return (f"- **shift consistency {100 * c['value']:.2f}%**: how often two random shifts of the 28×28 image on "
+            f"its 32×32 canvas (up to ±{c['max_shift_px']} px each way, Zhang 2019) get the same top-1 class, over "
+            f"the {c['images']:,} eval images (`nyquist eval --clean-only --consistency`, seed {c['seed']})")
+
+
+def robustness_lines(r, consistency=None):
     bench = {k: v for k, v in r["corruptions"].items() if v["benchmark"]}
     mean_err = sum(v["mean_error"] for v in bench.values()) / len(bench)
     lines = ["", "## Robustness (Fashion-MNIST-C: ImageNet-C corruptions, `nyquist eval`)", "",
@@ -79,11 +86,15 @@ def robustness_lines(r):
     if r["mce"] is not None:
         lines += [f"- **mCE {r['mce']:.1f}** (relative mCE {r['relative_mce']:.1f}), "
                   f"CE normalised by `{r['reference']}` (= 100)"]
+        if consistency:
+            lines.append(consistency_line(consistency))
         lines += ["", "| corruption | mean error % | CE |", "|---|---:|---:|"]
         for name, v in r["corruptions"].items():
             extra = "" if v["benchmark"] else " (extra)"
             lines.append(f"| {name}{extra} | {100 * v['mean_error']:.1f} | {100 * v['ce']:.1f} |")
     else:
+        if consistency:
+            lines.append(consistency_line(consistency))
         lines += ["- this model is the CE reference (its CE = 100 by definition)"]
     return lines
 
@@ -100,7 +111,7 @@ def render(card):
               f"{card['train_seconds'] / 60:.0f} min on {card['device']} ({card['threads']} threads), "
               f"torch {card['torch']}, Python {card['python']}"]
     if "robustness" in card:
-        lines += robustness_lines(card["robustness"])
+        lines += robustness_lines(card["robustness"], card.get("shift_consistency"))
     lines += ["", "## Reproduce", "", "```sh",
               "python3 -m venv .venv && .venv/bin/pip install -r models/recipe/requirements.txt",
               f"OMP_WAIT_POLICY=PASSIVE .venv/bin/{card['command'].replace('python ', 'python ', 1)}",
@@ -113,6 +124,8 @@ def main():
     ap.add_argument("model", type=Path)
     ap.add_argument("--eval", type=Path, default=None)
     ap.add_argument("--robustness", type=Path, default=None, help="a `nyquist eval --json` result to include")
+    ap.add_argument("--consistency", type=Path, default=None,
+                    help="a `nyquist eval --clean-only --consistency --json` result to include")
     args = ap.parse_args()
     stem = args.model.with_suffix("")
     card_path = Path(f"{stem}.card.json")
@@ -123,6 +136,16 @@ def main():
     card["eval_subset_size"] = n
     if args.robustness:
         card["robustness"] = robustness_summary(args.robustness)
+    if args.consistency:
+        d = json.loads(args.consistency.read_text())
+        card["shift_consistency"] = {
+            "value": round(d["consistency"], 4),
+            "images": d["counts"]["consistent"][1],
+            "max_shift_px": d.get("max_shift") or 2,
+            "seed": d["seed"],
+            "command": f"nyquist eval --model models/fmnist/{args.model.name} --data models/fmnist/eval "
+                       f"--clean-only --consistency",
+        }
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     Path(f"{stem}.card.md").write_text(render(card))
     print(f"{card['name']}: eval subset accuracy {100 * acc:.2f}% on {n} images")

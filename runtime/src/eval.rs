@@ -36,6 +36,34 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// Shift consistency, if asked for.
+    pub consistency: Option<Consistency>,
+}
+
+/// Shift consistency (Zhang 2019, "Making Convolutional Networks
+/// Shift-Invariant Again"): the probability that two random shifts of the
+/// same image get the same top-1 class. Each image gets two shifts drawn
+/// uniformly from `[−max_shift, max_shift]²` (seeded by the image's index,
+/// so shards and threads do not change them); the image moves on its canvas
+/// (`pad` geometry) or the crop window moves (`shorter_crop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consistency {
+    /// Largest shift in pixels; `None`: what the geometry allows
+    /// ([`Preprocess::max_shift`]: the padding, or half the crop margin).
+    pub max_shift: Option<u32>,
+    /// Also under every corruption and severity (the two shifted images
+    /// corrupted with the same seed): twice the corrupted inferences.
+    pub corrupted: bool,
+}
+
+/// The two shifts of image `index`.
+pub fn shift_pair(seed: u64, index: usize, max_shift: u32) -> [(i32, i32); 2] {
+    let mut rng = nyquist_corrupt::rng::Rng::new(
+        nyquist_corrupt::rng::splitmix64(seed ^ 0x5368_6966_7443_6f6e).wrapping_add(index as u64),
+    );
+    let m = max_shift as i64;
+    let mut one = || (rng.int(-m, m + 1) as i32, rng.int(-m, m + 1) as i32);
+    [one(), one()]
 }
 
 impl Default for EvalOptions {
@@ -48,6 +76,7 @@ impl Default for EvalOptions {
             shard: None,
             limit: None,
             progress: false,
+            consistency: None,
         }
     }
 }
@@ -62,19 +91,44 @@ pub struct Counts {
     pub clean: Tally,
     /// Corruption name → tallies at severities 1–5.
     pub corrupted: BTreeMap<Corruption, [Tally; 5]>,
+    /// Shift consistency on clean images: `[same top-1, pairs]`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consistent: Tally,
+    /// Shift consistency under each corruption and severity.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub consistent_corrupted: BTreeMap<Corruption, [Tally; 5]>,
+}
+
+fn is_zero(t: &Tally) -> bool {
+    t[1] == 0
+}
+
+fn add_tallies(
+    into: &mut BTreeMap<Corruption, [Tally; 5]>,
+    from: &BTreeMap<Corruption, [Tally; 5]>,
+) {
+    for (c, t) in from {
+        let e = into.entry(*c).or_default();
+        for s in 0..5 {
+            e[s][0] += t[s][0];
+            e[s][1] += t[s][1];
+        }
+    }
+}
+
+/// `correct / total`, `None` for no samples.
+fn rate(t: &Tally) -> Option<f64> {
+    (t[1] > 0).then(|| t[0] as f64 / t[1] as f64)
 }
 
 impl Counts {
     fn add(&mut self, o: &Counts) {
         self.clean[0] += o.clean[0];
         self.clean[1] += o.clean[1];
-        for (c, t) in &o.corrupted {
-            let e = self.corrupted.entry(*c).or_default();
-            for s in 0..5 {
-                e[s][0] += t[s][0];
-                e[s][1] += t[s][1];
-            }
-        }
+        add_tallies(&mut self.corrupted, &o.corrupted);
+        self.consistent[0] += o.consistent[0];
+        self.consistent[1] += o.consistent[1];
+        add_tallies(&mut self.consistent_corrupted, &o.consistent_corrupted);
     }
 
     /// Top-1 errors.
@@ -202,6 +256,16 @@ pub struct EvalResult {
     pub relative_mce: Option<f64>,
     /// The reference the CEs are against.
     pub reference: Option<ReferenceRef>,
+    /// Shift consistency on clean images (0–1), with `--consistency`.
+    #[serde(default)]
+    pub consistency: Option<f64>,
+    /// The largest shift used (pixels).
+    #[serde(default)]
+    pub max_shift: Option<u32>,
+    /// Shift consistency per corruption, averaged over the severities
+    /// evaluated (with `--consistency-corrupted`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub consistency_corrupted: BTreeMap<Corruption, f64>,
 }
 
 impl EvalResult {
@@ -232,6 +296,16 @@ impl EvalResult {
             .collect();
         self.mce = finite(s.as_ref().and_then(|s| s.mce));
         self.relative_mce = finite(s.as_ref().and_then(|s| s.relative_mce));
+        self.consistency = rate(&self.counts.consistent);
+        self.consistency_corrupted = self
+            .counts
+            .consistent_corrupted
+            .iter()
+            .filter_map(|(c, t)| {
+                let rates: Vec<f64> = t.iter().filter_map(rate).collect();
+                (!rates.is_empty()).then(|| (*c, rates.iter().sum::<f64>() / rates.len() as f64))
+            })
+            .collect();
     }
 
     /// Read a result file.
@@ -391,6 +465,11 @@ pub fn evaluate(
                 }
             }
         }
+        if let (Some(cons), None) = (opts.consistency, pre_corrupted) {
+            if let Err(e) = consistency_of(engine, pre, &img, i, cons, gen, opts, &mut counts) {
+                return (counts, Some(format!("{}: {e}", item.source.describe())));
+            }
+        }
         bar.inc(1);
         (counts, None)
     };
@@ -426,9 +505,63 @@ pub fn evaluate(
         mce: None,
         relative_mce: None,
         reference,
+        consistency: None,
+        max_shift: opts.consistency.map(|c| c.max_shift.unwrap_or(0)),
+        consistency_corrupted: BTreeMap::new(),
     };
     r.rescore();
     Ok(r)
+}
+
+/// Shift consistency of one image: two shifted copies (clean, and under
+/// every condition with `cons.corrupted`), agreement of their top-1 classes.
+#[allow(clippy::too_many_arguments)] // the per-image state of `evaluate`
+fn consistency_of(
+    engine: &Engine,
+    pre: &Preprocess,
+    img: &image::DynamicImage,
+    index: usize,
+    cons: Consistency,
+    conditions: &[(Corruption, u8)],
+    opts: &EvalOptions,
+    counts: &mut Counts,
+) -> Result<()> {
+    let rgb_size = (img.width(), img.height());
+    let max = cons
+        .max_shift
+        .or_else(|| pre.max_shift(rgb_size))
+        .unwrap_or(0);
+    let [a, b] = shift_pair(opts.seed, index, max);
+    let (ga, gb) = (pre.geometry_shifted(img, a), pre.geometry_shifted(img, b));
+    let mut inputs: Vec<f32> = Vec::new();
+    pre.normalize_into(&ga, &mut inputs);
+    pre.normalize_into(&gb, &mut inputs);
+    let with_corruptions = cons.corrupted;
+    if with_corruptions {
+        for &(c, s) in conditions {
+            let seed = opts.seed.wrapping_add(index as u64);
+            let (ca, cb) = (corrupt(&ga, c, s, seed), corrupt(&gb, c, s, seed));
+            match (ca, cb) {
+                (Ok(x), Ok(y)) => {
+                    pre.normalize_into(&x, &mut inputs);
+                    pre.normalize_into(&y, &mut inputs);
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    return Err(RuntimeError::Config(e.to_string()));
+                }
+            }
+        }
+    }
+    let preds = predict(engine, None, &inputs)?;
+    counts.consistent = [u64::from(preds[0] == preds[1]), 1];
+    if with_corruptions {
+        for (k, &(c, s)) in conditions.iter().enumerate() {
+            let t = &mut counts.consistent_corrupted.entry(c).or_default()[s as usize - 1];
+            t[0] += u64::from(preds[2 + 2 * k] == preds[3 + 2 * k]);
+            t[1] += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Top-1 class of every input in `inputs` (concatenated).
@@ -503,4 +636,25 @@ pub fn merge(shards: &[EvalResult]) -> Result<EvalResult> {
     out.shard = None;
     out.rescore();
     Ok(out)
+}
+
+#[cfg(test)]
+mod consistency_tests {
+    use super::*;
+
+    #[test]
+    fn shift_pairs_are_seeded_and_bounded() {
+        let a = shift_pair(0, 17, 2);
+        assert_eq!(a, shift_pair(0, 17, 2));
+        assert_ne!(shift_pair(0, 17, 2), shift_pair(0, 18, 2));
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..2000 {
+            for (dx, dy) in shift_pair(3, i, 2) {
+                assert!((-2..=2).contains(&dx) && (-2..=2).contains(&dy));
+                seen.insert((dx, dy));
+            }
+        }
+        assert_eq!(seen.len(), 25, "every shift in the 5 × 5 window occurs");
+        assert_eq!(shift_pair(1, 5, 0), [(0, 0), (0, 0)]);
+    }
 }

@@ -68,6 +68,26 @@ pub fn markdown(results: &[(&str, &EvalResult)]) -> String {
         );
     }
     let _ = writeln!(s);
+    if results.iter().any(|(_, r)| r.consistency.is_some()) {
+        let _ = write!(s, "| **shift consistency %** (clean) |");
+        for (_, r) in results {
+            let _ = write!(s, " **{}** | |", pct(r.consistency));
+        }
+        let _ = writeln!(s);
+        for c in Corruption::all() {
+            if !results
+                .iter()
+                .any(|(_, r)| r.consistency_corrupted.contains_key(&c))
+            {
+                continue;
+            }
+            let _ = write!(s, "| consistency under {} |", c.name());
+            for (_, r) in results {
+                let _ = write!(s, " {} | |", pct(r.consistency_corrupted.get(&c).copied()));
+            }
+            let _ = writeln!(s);
+        }
+    }
     s
 }
 
@@ -87,9 +107,13 @@ pub fn svg(results: &[(&str, &EvalResult)], path: &Path) -> Result<()> {
             SVGBackend::new(&tmp, (pw * cols as u32, ph * rows as u32 + 40)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let (legend, grid) = root.split_vertically(40);
-        for (k, (name, _)) in results.iter().enumerate() {
+        for (k, (name, r)) in results.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
-            let x = 10 + 260 * k as i32;
+            let name = match r.consistency {
+                Some(c) => format!("{name} (shift consistency {:.1}%)", 100.0 * c),
+                None => name.to_string(),
+            };
+            let x = 10 + 330 * k as i32;
             legend
                 .draw(&PathElement::new(
                     vec![(x, 20), (x + 30, 20)],
@@ -97,11 +121,7 @@ pub fn svg(results: &[(&str, &EvalResult)], path: &Path) -> Result<()> {
                 ))
                 .map_err(|e| err(e.to_string()))?;
             legend
-                .draw(&Text::new(
-                    name.to_string(),
-                    (x + 36, 13),
-                    ("sans-serif", 14),
-                ))
+                .draw(&Text::new(name, (x + 36, 13), ("sans-serif", 14)))
                 .map_err(|e| err(e.to_string()))?;
         }
         let panels = grid.split_evenly((rows, cols));

@@ -156,6 +156,36 @@ impl Preprocess {
 
     /// Stage 1: an 8-bit RGB image of the input size.
     pub fn geometry(&self, img: &DynamicImage) -> RgbImage {
+        self.geometry_shifted(img, (0, 0))
+    }
+
+    /// How far [`Preprocess::geometry_shifted`] can move the image in each
+    /// direction and keep it whole: the padding around it (`pad`), or half
+    /// the margin the centre crop leaves (`shorter_crop`: every crop of the
+    /// resized image is reachable). `None` for `resize` (nothing to shift).
+    pub fn max_shift(&self, image_size: (u32, u32)) -> Option<u32> {
+        let (h, w) = self.hw();
+        let (iw, ih) = image_size;
+        match self.geometry {
+            Geometry::Resize => None,
+            Geometry::Pad { .. } => Some(w.saturating_sub(iw).min(h.saturating_sub(ih)) / 2),
+            Geometry::ShorterCrop { shorter } => {
+                let scale = shorter as f64 / iw.min(ih).max(1) as f64;
+                let (nw, nh) = (
+                    ((iw as f64 * scale).round() as u32).max(w),
+                    ((ih as f64 * scale).round() as u32).max(h),
+                );
+                Some((nw - w).min(nh - h) / 2)
+            }
+        }
+    }
+
+    /// Stage 1 with the image moved by `(dx, dy)` pixels (right, down) on
+    /// its canvas (`pad`: what leaves the canvas is cut, what it uncovers is
+    /// the pad value) or the crop window moved the other way (`shorter_crop`,
+    /// clamped to the resized image). `resize` ignores the shift. The shifts
+    /// of shift-consistency (Zhang 2019).
+    pub fn geometry_shifted(&self, img: &DynamicImage, (dx, dy): (i32, i32)) -> RgbImage {
         let (h, w) = self.hw();
         let rgb = img.to_rgb8();
         match self.geometry {
@@ -163,11 +193,17 @@ impl Preprocess {
             Geometry::Pad { value } => {
                 let mut canvas = RgbImage::from_pixel(w, h, Rgb([value; 3]));
                 let (iw, ih) = rgb.dimensions();
-                let (dx, sx) = offsets(iw, w);
-                let (dy, sy) = offsets(ih, h);
+                let (ox, sx) = offsets(iw, w);
+                let (oy, sy) = offsets(ih, h);
                 for y in 0..ih.min(h) {
                     for x in 0..iw.min(w) {
-                        canvas.put_pixel(x + dx, y + dy, *rgb.get_pixel(x + sx, y + sy));
+                        let (tx, ty) = (
+                            x as i64 + ox as i64 + dx as i64,
+                            y as i64 + oy as i64 + dy as i64,
+                        );
+                        if (0..w as i64).contains(&tx) && (0..h as i64).contains(&ty) {
+                            canvas.put_pixel(tx as u32, ty as u32, *rgb.get_pixel(x + sx, y + sy));
+                        }
                     }
                 }
                 canvas
@@ -180,7 +216,10 @@ impl Preprocess {
                     ((ih as f64 * scale).round() as u32).max(h),
                 );
                 let r = imageops::resize(&rgb, nw, nh, imageops::FilterType::Triangle);
-                imageops::crop_imm(&r, (nw - w) / 2, (nh - h) / 2, w, h).to_image()
+                // The image moves right when the window moves left.
+                let cx = ((nw - w) as i64 / 2 - dx as i64).clamp(0, (nw - w) as i64) as u32;
+                let cy = ((nh - h) as i64 / 2 - dy as i64).clamp(0, (nh - h) as i64) as u32;
+                imageops::crop_imm(&r, cx, cy, w, h).to_image()
             }
         }
     }
@@ -282,6 +321,45 @@ mod tests {
         assert!((px(31, 31) - (-0.2860 / 0.3530)).abs() < 1e-6);
         // Source (5, 7) lands at (7, 9): value (5+7)*4 = 48.
         assert!((px(7, 9) - ((48.0 / 255.0 - 0.2860) / 0.3530)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn shifts_move_the_image_on_its_canvas_or_the_crop_window() {
+        let p = Preprocess {
+            shape: [1, 1, 8, 8],
+            color: Color::Gray,
+            geometry: Geometry::Pad { value: 0 },
+            mean: vec![0.0],
+            std: vec![1.0],
+        };
+        let img = DynamicImage::ImageLuma8(image::GrayImage::from_fn(4, 4, |x, y| {
+            image::Luma([1 + (x + 4 * y) as u8])
+        }));
+        assert_eq!(p.max_shift((4, 4)), Some(2));
+        let at = |g: &RgbImage, x: u32, y: u32| g.get_pixel(x, y).0[0];
+        let centred = p.geometry(&img);
+        assert_eq!(at(&centred, 2, 2), 1); // source (0, 0) at offset (2, 2)
+        let moved = p.geometry_shifted(&img, (2, -1));
+        assert_eq!(at(&moved, 4, 1), 1); // (2 + 2, 2 − 1)
+        assert_eq!(at(&moved, 7, 4), 16); // source (3, 3)
+        assert_eq!(at(&moved, 2, 2), 0); // uncovered: pad value
+                                         // Beyond the padding, what leaves the canvas is cut.
+        let far = p.geometry_shifted(&img, (5, 0));
+        assert_eq!(at(&far, 7, 2), 1);
+        // shorter_crop: a 12 × 12 image resized to 12 keeps 2 px of margin
+        // each side around the 8 × 8 crop; the image moves right when the
+        // window moves left.
+        let q = Preprocess {
+            geometry: Geometry::ShorterCrop { shorter: 12 },
+            ..p.clone()
+        };
+        let big = DynamicImage::ImageLuma8(image::GrayImage::from_fn(12, 12, |x, y| {
+            image::Luma([(x + 12 * y) as u8])
+        }));
+        assert_eq!(q.max_shift((12, 12)), Some(2));
+        assert_eq!(at(&q.geometry(&big), 0, 0), 2 + 12 * 2);
+        assert_eq!(at(&q.geometry_shifted(&big, (1, 2)), 0, 0), 1);
+        assert_eq!(at(&q.geometry_shifted(&big, (9, 9)), 0, 0), 0); // clamped
     }
 
     #[test]

@@ -274,3 +274,46 @@ fn unmatched_class_folders_are_refused_unless_sorted_order_is_asked_for() {
     args.push("--sorted-classes");
     ok(&nyquist(&args));
 }
+
+/// Shift consistency: exactly 1 when the shifts are 0 (the two inputs are the
+/// same image), a rate in (0, 1] otherwise, and shards add up to the whole.
+#[test]
+fn shift_consistency_is_exact_without_shifts_and_shards_merge() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, e) = (model(), eval_dir());
+    let run = |extra: &[&str], out: &Path| -> EvalResult {
+        let mut args = vec![
+            "eval",
+            "--model",
+            &m,
+            "--data",
+            &e,
+            "--clean-only",
+            "--consistency",
+            "--limit",
+            "60",
+            "--json",
+        ];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        ok(&nyquist(&args));
+        EvalResult::read(out).unwrap()
+    };
+    let none = run(&["--max-shift", "0"], &d.path().join("none.json"));
+    assert_eq!(none.consistency, Some(1.0));
+    assert_eq!(none.counts.consistent, [60, 60]);
+    let whole = run(&[], &d.path().join("whole.json"));
+    let c = whole.consistency.unwrap();
+    assert!(c > 0.5 && c <= 1.0, "{c}");
+    let shards: Vec<EvalResult> = (0..2)
+        .map(|k| {
+            run(
+                &["--shard", &format!("{k}/2")],
+                &d.path().join(format!("s{k}.json")),
+            )
+        })
+        .collect();
+    let merged = nyquist_runtime::eval::merge(&shards).unwrap();
+    assert_eq!(merged.counts.consistent, whole.counts.consistent);
+    assert!((merged.consistency.unwrap() - c).abs() < 1e-12);
+}

@@ -76,6 +76,18 @@ pub struct EvalArgs {
     /// Write a Markdown table.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Shift consistency (Zhang 2019): how often two random shifts of an
+    /// image get the same top-1 class (`pad`: the image moves on its
+    /// canvas; `shorter_crop`: the crop window moves).
+    #[arg(long)]
+    pub consistency: bool,
+    /// Largest shift in pixels (default: the padding, or half the crop margin).
+    #[arg(long, requires = "consistency")]
+    pub max_shift: Option<u32>,
+    /// Shift consistency under every corruption and severity too (twice the
+    /// corrupted inferences).
+    #[arg(long, requires = "consistency")]
+    pub consistency_corrupted: bool,
     /// Class folders carry no class names the model knows (no labels in the
     /// metadata, no `--labels`): take them in sorted order as class 0, 1, ….
     /// Without this flag such a folder is refused (its error rate would be
@@ -147,6 +159,9 @@ pub fn summary(r: &EvalResult) -> String {
     if let Some(rf) = &r.reference {
         s += &format!(" (reference: {})", rf.name);
     }
+    if let Some(c) = r.consistency {
+        s += &format!(", shift consistency {:.2}%", 100.0 * c);
+    }
     s
 }
 
@@ -217,6 +232,10 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
         limit: a.limit,
         progress: true,
+        consistency: a.consistency.then_some(crate::eval::Consistency {
+            max_shift: a.max_shift,
+            corrupted: a.consistency_corrupted,
+        }),
     };
     for out in [&a.json, &a.markdown, &a.svg].into_iter().flatten() {
         let dir = out
@@ -229,6 +248,11 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     }
     let reference = reference(a.reference.as_deref())?;
     let m = a.model.load()?;
+    if a.consistency && m.pre.geometry == crate::preprocess::Geometry::Resize {
+        bail!(
+            "--consistency shifts the image on its canvas (geometry pad) or the crop window (shorter_crop); this model's geometry is resize, which has nothing to shift"
+        );
+    }
     let data = dataset::open(&a.data, &a.split, m.labels.as_deref())?;
     if data.class_match == dataset::SORTED_ORDER && !a.sorted_classes {
         let why = if m.labels.is_some() {
