@@ -102,6 +102,10 @@ pub struct Args {
     /// Evaluate and report, but do not fail on the gate.
     #[arg(long)]
     pub no_gate: bool,
+    /// When int8 fails the gate, keep the fewest layers in float (ranked by
+    /// their quantization error, confirmed by the gate) that make it pass.
+    #[arg(long)]
+    pub repair: bool,
     /// Extra artifacts: `nnef` (tract NNEF archive of the float model), `nqm`
     /// (firmware blob of the int8 model; needs --quantize int8).
     #[arg(long, value_delimiter = ',', value_parser = ["nnef", "nqm"])]

@@ -12,12 +12,43 @@ use nyquist_runtime::{dataset, ModelInfo, Preprocess};
 use prost::Message;
 
 use crate::cli::{calib_samples, report_paths, Args};
-use crate::gate::{self, Candidate, GateOptions};
+use crate::gate::{self, Candidate, GateCache, GateOptions};
 use crate::onnx::io::write_atomic;
 use crate::onnx::{save_model, Model};
 use crate::pipeline::Conversion;
-use crate::quant::{quantize, QuantOptions};
+use crate::quant::{quantize, QuantOptions, Quantized};
 use crate::report::layer_table;
+
+/// Gate images the repair ranks the layers on (each clean and once corrupted).
+const REPAIR_PROBE_IMAGES: usize = 32;
+
+/// The first `n` images of the gate's data, clean and once corrupted (the
+/// gate's corruptions in turn, at its highest severity), preprocessed.
+fn probe_images(
+    data: &dataset::Dataset,
+    pre: &Preprocess,
+    gopts: &GateOptions,
+    n: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let conditions: Vec<(nyquist_corrupt::Corruption, u8)> = gopts
+        .eval
+        .corruptions
+        .iter()
+        .filter_map(|&c| gopts.eval.severities.iter().max().map(|&s| (c, s)))
+        .collect();
+    let mut out = Vec::with_capacity(2 * n);
+    for (i, item) in data.clean.iter().take(n).enumerate() {
+        let img = item.source.load()?;
+        let geo = pre.geometry(&img);
+        out.push(pre.normalize(&geo));
+        if let Some(&(c, s)) = conditions.get(i % conditions.len().max(1)) {
+            let x = nyquist_corrupt::corrupt(&geo, c, s, gopts.eval.seed.wrapping_add(i as u64))
+                .with_context(|| item.source.describe())?;
+            out.push(pre.normalize(&x));
+        }
+    }
+    Ok(out)
+}
 
 /// Output file next to `out` with a different suffix: `m.nyq.onnx` → `m.int8.onnx`.
 pub fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -48,10 +79,13 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
         exclude: args.exclude.clone(),
         progress: !args.quiet,
     };
-    let q = quantize(&conv.model, &calib, &shape, model.base_dir(), &qopts)?;
+    let quant_with = |extra: &[String]| -> Result<Quantized> {
+        let mut o = qopts.clone();
+        o.exclude.extend(extra.iter().cloned());
+        Ok(quantize(&conv.model, &calib, &shape, model.base_dir(), &o)?)
+    };
+    let mut q = quant_with(&[])?;
     let converted = conv.model.encode_to_vec();
-    let qdq = q.qdq.encode_to_vec();
-    let tract_int8 = q.qlinear.encode_to_vec();
     let files = Files::new(out);
     let mut section = QuantSection {
         report: q.report.clone(),
@@ -59,25 +93,7 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
         verdict: None,
         files: files.names(),
         nqm: None,
-    };
-    let want_nqm = args.emit.iter().any(|e| e == "nqm");
-    let nqm_blob = if want_nqm {
-        let (blob, info) =
-            crate::nqm::export(&q.float, &q.graph, &q.params, &shape, model.base_dir())?;
-        // Check the blob on the evaluation images (else the calibration images).
-        let check_inputs = match &args.eval {
-            Some(dir) => {
-                crate::cli::eval_samples(&args.model, &original, dir, args.eval_limit, &shape)?
-                    .inputs
-            }
-            None => calib.clone(),
-        };
-        let check = crate::nqm::verify(&blob, &q.qdq, &check_inputs, &shape)?;
-        section.nqm = Some((info, check));
-        section.files.push(file_name(&files.nqm));
-        Some(blob)
-    } else {
-        None
+        repair: None,
     };
     if let Some(eval_dir) = &args.eval {
         let data = dataset::open(eval_dir, &args.eval_split, info.labels()?.as_deref())?;
@@ -109,37 +125,117 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
         };
         let layers = layer_table(&model.inlined()?, &q.qdq, &shape)?;
         let macs_int8 = layers.total_after.macs;
-        let candidates = [
-            Candidate {
-                role: "original",
-                file: file_name(&model.path),
-                bytes: &original,
-                macs: conv.report.layers.total_before.macs,
-            },
-            Candidate {
-                role: "converted",
-                file: file_name(&files.float),
-                bytes: &converted,
-                macs: conv.report.layers.total_after.macs,
-            },
-            Candidate {
-                role: "int8",
-                file: file_name(&files.tract),
-                bytes: &tract_int8,
-                macs: macs_int8,
-            },
-        ];
-        let (figs, verdict) = gate::run(&candidates, &pre, &data, &gopts)?;
+        let mut cache = GateCache::default();
+        let gate_of = |q: &Quantized, cache: &mut GateCache| {
+            let tract_int8 = q.qlinear.encode_to_vec();
+            let candidates = [
+                Candidate {
+                    role: "original",
+                    file: file_name(&model.path),
+                    bytes: &original,
+                    macs: conv.report.layers.total_before.macs,
+                },
+                Candidate {
+                    role: "converted",
+                    file: file_name(&files.float),
+                    bytes: &converted,
+                    macs: conv.report.layers.total_after.macs,
+                },
+                Candidate {
+                    role: "int8",
+                    file: file_name(&files.tract),
+                    bytes: &tract_int8,
+                    macs: macs_int8,
+                },
+            ];
+            gate::run_cached(&candidates, &pre, &data, &gopts, cache)
+        };
+        let (mut figs, mut verdict) = gate_of(&q, &mut cache)?;
+        if !verdict.passed && args.repair {
+            let macs_of = |node: &str| {
+                layers
+                    .rows
+                    .iter()
+                    .find(|r| r.name == node)
+                    .and_then(|r| r.after.as_ref().or(r.before.as_ref()))
+                    .map_or(0, |c| c.macs)
+            };
+            // The cheap estimate, on the gate's own images (clean and
+            // corrupted): each layer's local quantization noise.
+            let probe = probe_images(&data, &pre, &gopts, REPAIR_PROBE_IMAGES)?;
+            let ranked: Vec<(String, f64, u64)> =
+                crate::quant::analysis::local_costs(&q.float, &q.qdq, &q.graph, &probe, &shape)?
+                    .into_iter()
+                    .map(|(node, db, _)| {
+                        let macs = macs_of(&node);
+                        (node, db, macs)
+                    })
+                    .collect();
+            if !args.quiet {
+                eprintln!(
+                    "{}\nrepair: searching the fewest of {} layers to keep in float",
+                    verdict.line,
+                    ranked.len()
+                );
+            }
+            let mut last: Option<(Quantized, Vec<gate::ModelFigures>, gate::Verdict)> = None;
+            let rep = crate::repair::search(&ranked, macs_int8, verdict.line.clone(), |float| {
+                let q2 = quant_with(float)
+                    .map_err(|e| crate::error::ConvertError::Usage(format!("{e:#}")))?;
+                let (f2, v2) = gate_of(&q2, &mut cache)?;
+                let r = (v2.passed, v2.line.clone());
+                if !args.quiet {
+                    eprintln!("repair: {} layers in float: {}", float.len(), v2.line);
+                }
+                last = Some((q2, f2, v2));
+                Ok(r)
+            })?;
+            if rep.passed {
+                if let Some((q2, f2, v2)) = last {
+                    q = q2;
+                    figs = f2;
+                    verdict = v2;
+                }
+            }
+            section.repair = Some(rep);
+        }
         gate::ce_svg(&figs, &files.svg)?;
+        section.report = q.report.clone();
         section.figures = figs;
         section.verdict = Some(verdict);
     }
+    if let Some(v) = &section.verdict {
+        println!("{}", v.line);
+    }
+    if let Some(r) = &section.repair {
+        println!("{}", r.summary());
+    }
+    let qdq = q.qdq.encode_to_vec();
+    let tract_int8 = q.qlinear.encode_to_vec();
+    let want_nqm = args.emit.iter().any(|e| e == "nqm");
+    let nqm_blob = if want_nqm {
+        let (blob, info) =
+            crate::nqm::export(&q.float, &q.graph, &q.params, &shape, model.base_dir())?;
+        // Check the blob on the evaluation images (else the calibration images).
+        let check_inputs = match &args.eval {
+            Some(dir) => {
+                crate::cli::eval_samples(&args.model, &original, dir, args.eval_limit, &shape)?
+                    .inputs
+            }
+            None => calib.clone(),
+        };
+        let check = crate::nqm::verify(&blob, &q.qdq, &check_inputs, &shape)?;
+        section.nqm = Some((info, check));
+        section.files.push(file_name(&files.nqm));
+        Some(blob)
+    } else {
+        None
+    };
     conv.report.quantization = Some(section.clone());
     let (md_path, json_path) = report_paths(out);
     write_atomic(&md_path, conv.report.to_markdown().as_bytes())?;
     write_atomic(&json_path, conv.report.to_json().as_bytes())?;
     if let Some(v) = &section.verdict {
-        println!("{}", v.line);
         if !v.passed {
             eprintln!(
                 "error: the int8 model did not pass the gate; no model written (report: {})",
@@ -246,4 +342,6 @@ pub struct QuantSection {
     pub files: Vec<String>,
     /// The firmware blob and its check against the QDQ model, with `--emit nqm`.
     pub nqm: Option<(crate::nqm::NqmInfo, crate::nqm::NqmCheck)>,
+    /// What `--repair` did.
+    pub repair: Option<crate::repair::Repair>,
 }

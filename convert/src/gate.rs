@@ -107,12 +107,34 @@ pub struct Candidate<'a> {
     pub macs: u64,
 }
 
+/// Figures already measured, by role and file content, with the clean
+/// predictions the agreement is computed from: a repair re-runs the gate
+/// with only the int8 model changed.
+#[derive(Debug, Default)]
+pub struct GateCache(std::collections::HashMap<CacheKey, Measured>);
+
+/// (role, SHA-256 of the model file).
+type CacheKey = (String, String);
+/// A model's figures and its clean top-1 predictions.
+type Measured = (ModelFigures, Vec<Option<usize>>);
+
 /// Evaluate the candidates (the first is the original, the reference) and decide.
 pub fn run(
     models: &[Candidate],
     pre: &Preprocess,
     data: &Dataset,
     opts: &GateOptions,
+) -> Result<(Vec<ModelFigures>, Verdict), ConvertError> {
+    run_cached(models, pre, data, opts, &mut GateCache::default())
+}
+
+/// As [`run`], reusing (and filling) `cache`.
+pub fn run_cached(
+    models: &[Candidate],
+    pre: &Preprocess,
+    data: &Dataset,
+    opts: &GateOptions,
+    cache: &mut GateCache,
 ) -> Result<(Vec<ModelFigures>, Verdict), ConvertError> {
     let shape = pre.shape.to_vec();
     let conditions = if opts.eval.clean_only {
@@ -133,6 +155,20 @@ pub fn run(
         .filter_map(|it| it.source.load().ok().map(|img| pre.tensor(&img)))
         .collect();
     for m in models {
+        let key = (
+            m.role.to_string(),
+            ModelRef::of_bytes(&m.file, m.bytes).sha256,
+        );
+        if let Some((f, preds)) = cache.0.get(&key) {
+            if original_preds.is_empty() {
+                original_preds = preds.clone();
+            }
+            if reference.is_none() {
+                reference = f.eval.reference.clone();
+            }
+            figures.push(f.clone());
+            continue;
+        }
         let label = PathBuf::from(&m.file);
         let engine = Engine::from_onnx_bytes(m.bytes, &label, &shape).map_err(tract_err)?;
         let batched = Engine::from_onnx_bytes(m.bytes, &label, &batch_shape).ok();
@@ -191,7 +227,7 @@ pub fn run(
             r.reference = reference.clone();
             r.rescore();
         }
-        figures.push(ModelFigures {
+        let f = ModelFigures {
             role: m.role.into(),
             file: m.file.clone(),
             size_bytes: m.bytes.len(),
@@ -199,7 +235,9 @@ pub fn run(
             latency_ms: latency_ms(&engine, 30)?,
             top1_agreement: agree,
             eval: r,
-        });
+        };
+        cache.0.insert(key, (f.clone(), preds));
+        figures.push(f);
     }
     let get = |role: &str| figures.iter().find(|f| f.role == role);
     let (Some(float), Some(int8)) = (get("converted").or_else(|| get("original")), get("int8"))

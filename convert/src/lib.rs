@@ -32,6 +32,7 @@ pub mod onnx;
 pub mod passes;
 pub mod pipeline;
 pub mod quant;
+pub mod repair;
 pub mod report;
 pub mod shapes;
 pub mod synth;

@@ -650,6 +650,41 @@ fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
     if let Some(v) = &q.verdict {
         let _ = writeln!(s, "\n**{}**", v.line);
     }
+    if let Some(r) = &q.repair {
+        let _ = writeln!(s, "\n### Repair (`--repair`)\n");
+        let _ = writeln!(s, "- before: {}", r.before);
+        match &r.statement {
+            Some(st) => {
+                let _ = writeln!(s, "- **{st}**");
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "- **{} layers kept in float** ({:.1} % of the MACs), found in {} gate runs, {:.0} s",
+                    r.float_layers.len(),
+                    100.0 * r.macs_share,
+                    r.steps.len(),
+                    r.seconds
+                );
+                if let Some(a) = r.after() {
+                    let _ = writeln!(s, "- after: {a}\n");
+                }
+                let _ = writeln!(
+                    s,
+                    "Ranked by each layer's local SQNR on the gate's images, clean and corrupted (the noise it adds itself; `quant::analysis::local_costs`), worst first; the gate confirmed the set.\n"
+                );
+                let _ = writeln!(s, "| layer in float | local SQNR dB | MACs |");
+                let _ = writeln!(s, "|---|---:|---:|");
+                for (n, q, m) in &r.float_layers {
+                    let _ = writeln!(s, "| `{n}` | {q:.1} | {m} |");
+                }
+            }
+        }
+        let _ = writeln!(s, "\n| float layers tried | gate |\n|---:|---|");
+        for st in &r.steps {
+            let _ = writeln!(s, "| {} | {} |", st.float_layers, st.line.replace('|', "/"));
+        }
+    }
     if let Some((info, check)) = &q.nqm {
         let _ = writeln!(s, "\n## Firmware blob (.nqm)\n");
         let _ = writeln!(

@@ -272,6 +272,20 @@ fn files(dir: &Path) -> Vec<String> {
     v
 }
 
+/// `args` with the output `from` replaced by `to`, and `extra` appended.
+fn moved<'a>(args: &[&'a str], from: &Path, to: &'a Path, extra: &'a str) -> Vec<&'a str> {
+    args.iter()
+        .map(|&a| {
+            if Path::new(a) == from {
+                to.to_str().unwrap()
+            } else {
+                a
+            }
+        })
+        .chain([extra])
+        .collect()
+}
+
 const GATE: [&str; 8] = [
     "--consistency-images",
     "600",
@@ -335,17 +349,7 @@ fn gate_passes_on_the_bundled_model_and_fails_on_constant_calibration() {
     // The same run held to an impossible consistency tolerance fails on it.
     let d3 = tempfile::tempdir().unwrap();
     let out3 = d3.path().join("m.nyq.onnx");
-    let strict: Vec<&str> = args
-        .iter()
-        .map(|a| {
-            if *a == out.to_str().unwrap() {
-                out3.to_str().unwrap()
-            } else {
-                a
-            }
-        })
-        .chain(["--consistency-tolerance=-100"])
-        .collect();
+    let strict = moved(&args, &out, &out3, "--consistency-tolerance=-100");
     let (code, text) = convert(&strict);
     assert_eq!(code, Some(2), "{text}");
     assert!(
@@ -384,6 +388,75 @@ fn gate_passes_on_the_bundled_model_and_fails_on_constant_calibration() {
         ["m.ce.svg", "m.nyq.report.json", "m.nyq.report.md"],
         "no model written"
     );
+
+    // `--repair` keeps layers in float until the same run passes. The stem
+    // conv must be among them: constant calibration squeezes the image's
+    // range to one value, and only a float stem leaves the image unquantized.
+    let d4 = tempfile::tempdir().unwrap();
+    let out4 = d4.path().join("m.nyq.onnx");
+    let repair = moved(&args, &out2, &out4, "--repair");
+    let (code, text) = convert(&repair);
+    assert_eq!(code, Some(0), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("repair: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("kept in float") && line.contains("/stem/stem.0/Conv"),
+        "{line}"
+    );
+    assert!(text.contains("gate PASSED"), "{text}");
+    assert!(files(d4.path()).contains(&"m.int8.tract.onnx".to_string()));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d4.path().join("m.nyq.report.json")).unwrap(),
+    )
+    .unwrap();
+    let r = &json["quantization"]["repair"];
+    assert_eq!(r["passed"], true, "{r}");
+    let steps = r["steps"].as_array().unwrap();
+    assert!(!steps[0]["line"].as_str().unwrap().is_empty());
+    assert!(steps.last().unwrap()["passed"].as_bool().unwrap());
+    let share = r["macs_share"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "{share}");
+    let md = std::fs::read_to_string(d4.path().join("m.nyq.report.md")).unwrap();
+    assert!(
+        md.contains("### Repair") && md.contains("- before: gate FAILED"),
+        "{md}"
+    );
+}
+
+#[test]
+fn nqm_export_refuses_float_layers_by_name() {
+    let model = root().join("models/fmnist/resnet18r-blurafterconv.onnx");
+    let calib = root().join("models/fmnist/calib");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.nyq.onnx");
+    let (code, text) = convert(&[
+        model.to_str().unwrap(),
+        "--fold-blur",
+        "--quantize",
+        "int8",
+        "--calib",
+        calib.to_str().unwrap(),
+        "--calib-limit",
+        "8",
+        "--no-gate",
+        "--exclude",
+        "/fc/Gemm",
+        "--emit",
+        "nqm",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("cannot export .nqm") && text.contains("`/fc/Gemm` (kept in float"),
+        "{text}"
+    );
+    assert!(!files(d.path())
+        .iter()
+        .any(|f| f.ends_with(".onnx") || f.ends_with(".nqm")));
 }
 
 #[test]

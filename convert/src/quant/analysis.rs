@@ -61,6 +61,13 @@ fn sqnr(signal: f64, noise: f64) -> f64 {
     }
 }
 
+/// Signal and noise power of `q` against the reference `f`: `(Σ f², Σ (q − f)²)`.
+fn powers(f: &[f32], q: &[f32]) -> (f64, f64) {
+    f.iter().zip(q).fold((0.0, 0.0), |(s, n), (&a, &b)| {
+        (s + (a as f64).powi(2), n + (b as f64 - a as f64).powi(2))
+    })
+}
+
 /// Share of the values `o` saw outside `[lo, hi]`, at histogram resolution.
 pub fn clipped_share(o: &Observer, lo: f32, hi: f32) -> f64 {
     let total: u64 = o.hist.iter().sum();
@@ -206,12 +213,7 @@ pub fn per_layer(
         .enumerate()
         .filter_map(|(k, t)| {
             let (method, lo, hi, _, _) = ranges.get(t)?.clone();
-            let s: f64 = f[k].iter().map(|&v| (v as f64).powi(2)).sum();
-            let n: f64 = f[k]
-                .iter()
-                .zip(&q[k])
-                .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-                .sum();
+            let (s, n) = powers(&f[k], &q[k]);
             let (op, weight_sqnr_db) = producer
                 .get(qg.root(t))
                 .or_else(|| producer.get(t.as_str()))
@@ -229,6 +231,59 @@ pub fn per_layer(
         })
         .collect();
     rows.sort_by(|a, b| a.sqnr_db.total_cmp(&b.sqnr_db));
+    Ok(rows)
+}
+
+/// Each int8 op's own share of the quantization noise on `images`, for
+/// ranking (`--repair`): its **local SQNR** `−10·log10(NSR(out) − max NSR(in))`
+/// dB, `NSR = Σ (q − f)² / Σ f²` of a tensor of the QDQ model against float.
+/// To first order, uncorrelated noise powers add along the network, so the
+/// increment is what the op itself adds; an input that no int8 op produces
+/// (the image, or a float layer's output) counts as exact, so the op that
+/// reads it carries its quantization. Returns (first node, local SQNR dB,
+/// output tensor) per op, worst first.
+pub fn local_costs(
+    float: &ModelProto,
+    qdq: &ModelProto,
+    qg: &QGraph,
+    images: &[Vec<f32>],
+    shape: &[usize],
+) -> Result<Vec<(String, f64, String)>, ConvertError> {
+    let names = dequantized_names(qdq);
+    let ops: Vec<&QOp> = qg
+        .ops
+        .iter()
+        .filter(|op| !matches!(op, QOp::PassThrough { .. }) && names.contains_key(op.output()))
+        .collect();
+    let tensors: Vec<String> = ops.iter().map(|op| op.output().to_string()).collect();
+    let dq: Vec<String> = tensors.iter().map(|t| names[t].clone()).collect();
+    let f = capture(float, &tensors, shape, images)?;
+    let q = capture(qdq, &dq, shape, images)?;
+    let nsr: HashMap<&str, f64> = tensors
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            let (s, n) = powers(&f[k], &q[k]);
+            (t.as_str(), if s > 0.0 { n / s } else { 0.0 })
+        })
+        .collect();
+    let mut rows: Vec<(String, f64, String)> = ops
+        .iter()
+        .map(|op| {
+            let upstream = op
+                .inputs()
+                .iter()
+                .filter_map(|i| nsr.get(qg.root(i)).copied())
+                .fold(0.0, f64::max);
+            let own = (nsr[op.output()] - upstream).max(0.0);
+            (
+                op.nodes()[0].clone(),
+                sqnr(1.0, own),
+                op.output().to_string(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.1.total_cmp(&b.1));
     Ok(rows)
 }
 

@@ -325,7 +325,10 @@ pub fn analyse(
             continue;
         }
         if excluded(n) {
-            float_nodes.push((node_label(n), "excluded with --exclude".into()));
+            float_nodes.push((
+                node_label(n),
+                "kept in float (--exclude or --repair)".into(),
+            ));
             used[i] = true;
             continue;
         }
@@ -514,18 +517,37 @@ pub fn analyse(
             }
         }
     }
-    // Which tensors inherit their quantization and which are calibrated.
-    let mut aliases = HashMap::new();
-    let mut calibrated = vec![input.clone()];
+    // Which tensors inherit their quantization and which are calibrated:
+    // every int8 op's output, and every tensor an int8 op reads that no int8
+    // op produces — the image input, or the output of a node kept in float
+    // (`--exclude`, `--repair`), which the QDQ form quantizes on the way in.
+    // The image input is quantized only when an int8 op reads it.
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut produced = Vec::new();
     for op in &ops {
         match op {
             QOp::PassThrough { input, output, .. } => {
                 let root = aliases.get(input).cloned().unwrap_or_else(|| input.clone());
                 aliases.insert(output.clone(), root);
             }
-            other => calibrated.push(other.output().to_string()),
+            other => produced.push(other.output().to_string()),
         }
     }
+    let mut entries: Vec<String> = Vec::new();
+    for op in ops
+        .iter()
+        .filter(|op| !matches!(op, QOp::PassThrough { .. }))
+    {
+        for i in op.inputs() {
+            let root = aliases.get(i).map_or(i, String::as_str);
+            if !produced.iter().any(|p| p == root) && !entries.iter().any(|e| e == root) {
+                entries.push(root.to_string());
+            }
+        }
+    }
+    // The image input first, then the float → int8 boundaries in graph order.
+    entries.sort_by_key(|e| e != &input);
+    let calibrated: Vec<String> = entries.into_iter().chain(produced).collect();
     Ok(QGraph {
         input,
         output,
