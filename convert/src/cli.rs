@@ -35,6 +35,10 @@ pub struct Args {
     /// Largest relative max |Δ| allowed on the interior of a rewritten region.
     #[arg(long, default_value_t = 1e-4)]
     pub tolerance: f64,
+    /// `auto`: smallest top-1 agreement with the original (percent) on the
+    /// real images of `--eval`; a plan below it is walked back blur by blur.
+    #[arg(long, default_value_t = 99.5)]
+    pub min_agreement: f64,
     /// Number of seeded random inputs to verify on.
     #[arg(long, default_value_t = 32)]
     pub samples: usize,
@@ -154,6 +158,7 @@ pub fn report_paths(out: &Path) -> (PathBuf, PathBuf) {
 
 /// Preprocessed samples from an image folder, using the model's metadata.
 pub fn eval_samples(
+    flag: &str,
     model_path: &Path,
     bytes: &[u8],
     dir: &Path,
@@ -168,9 +173,9 @@ pub fn eval_samples(
     }
     let labels = info.labels()?.unwrap_or_default();
     let files =
-        dataset::list_images_recursive(dir).with_context(|| format!("--eval {}", dir.display()))?;
+        dataset::list_images_recursive(dir).with_context(|| format!("{flag} {}", dir.display()))?;
     if files.is_empty() {
-        bail!("--eval {}: no images (png, jpg, bmp) found", dir.display());
+        bail!("{flag} {}: no images (png, jpg, bmp) found", dir.display());
     }
     let mut s = Samples::default();
     for f in files.into_iter().take(limit) {
@@ -237,6 +242,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     {
         bail!("--mce-tolerance and --acc-tolerance must be non-negative");
     }
+    if !(0.0..=100.0).contains(&args.min_agreement) {
+        bail!(
+            "--min-agreement is a percentage (0–100), got {}",
+            args.min_agreement
+        );
+    }
     if args.emit.iter().any(|e| e == "nqm") && args.quantize.is_none() {
         bail!("--emit nqm needs --quantize int8 (the firmware runs the int8 model)");
     }
@@ -256,17 +267,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
         extra_samples: None,
         input_shape: args.input_shape.clone(),
         only: (!args.only_blur.is_empty()).then(|| args.only_blur.clone()),
+        min_agreement: args.min_agreement / 100.0,
     };
     if args.inspect && args.fold_blur.is_none() {
         opts.mode = BlurMode::Auto;
     }
-    if let Some(dir) = &args.eval {
+    // Real images for the end-to-end check and `auto`'s agreement guard:
+    // the evaluation images, else the calibration images.
+    let real = match (&args.eval, &args.calib) {
+        (Some(dir), _) => Some(("--eval", dir, args.eval_limit)),
+        (None, Some(dir)) => Some(("--calib", dir, args.calib_limit)),
+        (None, None) => None,
+    };
+    if let Some((flag, dir, limit)) = real {
         let shape = pipeline::input_shape(&model, &opts)?;
         opts.extra_samples = Some(eval_samples(
+            flag,
             &args.model,
             &model.inlined_bytes()?,
             dir,
-            args.eval_limit,
+            limit,
             &shape,
         )?);
     }
@@ -288,6 +308,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let conv = pipeline::convert(&model, &opts)?;
+    if !args.quiet && !args.inspect && opts.mode == BlurMode::Auto {
+        match &conv.report.guard {
+            Some(g) => println!("{}", g.line()),
+            None => eprintln!("note: {}", pipeline::NO_REAL_IMAGES),
+        }
+    }
     if args.quantize.is_some() && !args.inspect {
         return crate::cli_quant::run(&args, &model, conv, &out);
     }

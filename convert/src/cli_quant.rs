@@ -219,8 +219,15 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
         // Check the blob on the evaluation images (else the calibration images).
         let check_inputs = match &args.eval {
             Some(dir) => {
-                crate::cli::eval_samples(&args.model, &original, dir, args.eval_limit, &shape)?
-                    .inputs
+                crate::cli::eval_samples(
+                    "--eval",
+                    &args.model,
+                    &original,
+                    dir,
+                    args.eval_limit,
+                    &shape,
+                )?
+                .inputs
             }
             None => calib.clone(),
         };

@@ -63,6 +63,9 @@ pub struct Options {
     pub input_shape: Option<Vec<usize>>,
     /// Only rewrite these blurs (by node name); `None` = all.
     pub only: Option<Vec<String>>,
+    /// `auto` only: smallest top-1 agreement with the original on the real
+    /// images of `extra_samples` (0–1); a plan below it is walked back.
+    pub min_agreement: f64,
 }
 
 impl Default for Options {
@@ -75,6 +78,7 @@ impl Default for Options {
             extra_samples: None,
             input_shape: None,
             only: None,
+            min_agreement: 0.995,
         }
     }
 }
@@ -170,6 +174,12 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
     dce::remove_dead(g, &live_before);
     let (sites, rejected) = blur::detect(g, base)?;
     report.rejected = rejected;
+    // Only the blurs that may be rewritten get their affine moved (the move
+    // is exact on the interior only for zero-padded blurs).
+    let sites: Vec<BlurSite> = sites
+        .into_iter()
+        .filter(|s| opts.only.as_ref().is_none_or(|o| o.contains(&s.node)))
+        .collect();
     let (hoisted, refused) =
         blur::affine::hoist_affine(g, &sites, base, opts.mode == BlurMode::Off)?;
     for h in hoisted.iter().filter(|h| !h.exact) {
@@ -327,7 +337,145 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
         ));
     }
 
-    // Resolve overlaps (two rewrites replacing the same node): larger saving first.
+    let mut converted = apply_plan(&prepared, &mut decisions, &live_before, base, &mut report)?;
+
+    // The agreement guard (`auto`): the plan is bounded on the interior only,
+    // and on small feature maps the border band is most of the map. On the
+    // real images, top-1 must agree with the original; if not, walk the plan
+    // back one rewrite at a time, largest border deviation first.
+    let out_name = original
+        .graph
+        .as_ref()
+        .and_then(|g| g.output.first())
+        .map(|o| o.name().to_string())
+        .unwrap_or_default();
+    let real = opts.extra_samples.as_ref().map_or(0, Samples::len);
+    let a = verify::capture(&original, std::slice::from_ref(&out_name), &shape, &samples)?;
+    let agreement_on_real = |m: &ModelProto| -> Result<f64, ConvertError> {
+        let b = verify::capture(m, std::slice::from_ref(&out_name), &shape, &samples)?;
+        let from = samples.len() - real;
+        verify::end_to_end(&a[&out_name][from..], &b[&out_name][from..], &[])
+            .map(|e| e.top1_agreement)
+            .map_err(ConvertError::Graph)
+    };
+    if opts.mode == BlurMode::Auto {
+        if real == 0 {
+            report.notes.push(NO_REAL_IMAGES.into());
+        } else {
+            let before = agreement_on_real(&converted)?;
+            let mut guard = Guard {
+                images: real,
+                min_agreement: opts.min_agreement,
+                before,
+                after: before,
+                walked_back: Vec::new(),
+            };
+            let mut order: Vec<usize> = (0..decisions.len())
+                .filter(|&i| decisions[i].0.chosen != Strategy::Keep)
+                .collect();
+            let border = |d: &Decision| {
+                d.candidate(d.chosen)
+                    .and_then(|c| c.deviation)
+                    .map_or(0.0, |dev| dev.border_rel)
+            };
+            order.sort_by(|&x, &y| border(&decisions[y].0).total_cmp(&border(&decisions[x].0)));
+            for i in order {
+                if guard.after >= opts.min_agreement {
+                    break;
+                }
+                let d = &mut decisions[i].0;
+                d.why = format!(
+                    "kept by the agreement guard: with this plan top-1 agreed with the original on {:.2} % of {real} real images (< --min-agreement {:.2} %); its {} had the largest border deviation left ({:.2e})",
+                    100.0 * guard.after,
+                    100.0 * opts.min_agreement,
+                    d.chosen.name(),
+                    border(d)
+                );
+                guard.walked_back.push(d.site.node.clone());
+                d.chosen = Strategy::Keep;
+                converted = apply_plan(&prepared, &mut decisions, &live_before, base, &mut report)?;
+                guard.after = agreement_on_real(&converted)?;
+            }
+            report.guard = Some(guard);
+        }
+    }
+    let decisions: Vec<Decision> = decisions.into_iter().map(|(d, _)| d).collect();
+
+    // Verify end to end (original, not prepared, as the reference).
+    let b = verify::capture(
+        &converted,
+        std::slice::from_ref(&out_name),
+        &shape,
+        &samples,
+    )?;
+    report.end_to_end = Some(
+        verify::end_to_end(&a[&out_name], &b[&out_name], &samples.labels)
+            .map_err(ConvertError::Graph)?,
+    );
+    report.samples = samples.len();
+    report.layers = layer_table(&original, &converted, &shape)?;
+    report.decisions = decisions;
+    report.finish(opts);
+    add_provenance(&mut converted, model, &report);
+    Ok(Conversion {
+        model: converted,
+        report,
+    })
+}
+
+/// What the agreement guard found (`auto` with real images).
+#[derive(Debug, Clone, Serialize)]
+pub struct Guard {
+    /// Real images checked.
+    pub images: usize,
+    /// `--min-agreement` (0–1).
+    pub min_agreement: f64,
+    /// Top-1 agreement with the original of the cost-chosen plan (0–1).
+    pub before: f64,
+    /// Of the plan written.
+    pub after: f64,
+    /// Blurs whose rewrite was walked back, in order.
+    pub walked_back: Vec<String>,
+}
+
+impl Guard {
+    /// One line: the check, and what it walked back.
+    pub fn line(&self) -> String {
+        format!(
+            "agreement guard (`auto`, {} real images, --min-agreement {:.2} %): the cost-chosen plan agreed on {:.2} %{}",
+            self.images,
+            100.0 * self.min_agreement,
+            100.0 * self.before,
+            if self.walked_back.is_empty() {
+                " — kept as chosen".to_string()
+            } else {
+                format!(
+                    "; walked back {} (largest border deviation first) → {:.2} %",
+                    self.walked_back
+                        .iter()
+                        .map(|b| format!("`{b}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    100.0 * self.after
+                )
+            }
+        )
+    }
+}
+
+/// The note `auto` leaves when it had no real images to check.
+pub const NO_REAL_IMAGES: &str = "no real images were checked (pass --eval DIR, or --calib DIR when quantizing): `auto` bounds each rewrite on the interior of random inputs only, and cannot see how the border deviation moves top-1 predictions";
+
+/// Apply the chosen rewrites to a copy of `prepared` and clean up. Two
+/// rewrites replacing the same node: the larger saving wins, the other blur
+/// is kept (its decision says so).
+fn apply_plan(
+    prepared: &ModelProto,
+    decisions: &mut [(Decision, HashMap<Strategy, Rewrite>)],
+    live_before: &dce::Liveness,
+    base: Option<&std::path::Path>,
+    report: &mut Report,
+) -> Result<ModelProto, ConvertError> {
     let mut order: Vec<usize> = (0..decisions.len()).collect();
     let saving = |d: &Decision| -> f64 {
         match (d.keep_cost, d.candidate(d.chosen).and_then(|c| c.cost)) {
@@ -361,41 +509,11 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
         }
         rewrite::apply(cg, rw).map_err(ConvertError::Graph)?;
     }
-    let decisions: Vec<Decision> = decisions.into_iter().map(|(d, _)| d).collect();
-
-    // Clean up.
     report.merged = cse::merge_duplicates(cg, base)?;
     report.shared = blur::share::share_blurs(cg, base)?;
-    dce::remove_dead(cg, &live_before);
+    dce::remove_dead(cg, live_before);
     toposort(cg)?;
-
-    // Verify end to end (original, not prepared, as the reference).
-    let out_name = original
-        .graph
-        .as_ref()
-        .and_then(|g| g.output.first())
-        .map(|o| o.name().to_string())
-        .unwrap_or_default();
-    let a = verify::capture(&original, std::slice::from_ref(&out_name), &shape, &samples)?;
-    let b = verify::capture(
-        &converted,
-        std::slice::from_ref(&out_name),
-        &shape,
-        &samples,
-    )?;
-    report.end_to_end = Some(
-        verify::end_to_end(&a[&out_name], &b[&out_name], &samples.labels)
-            .map_err(ConvertError::Graph)?,
-    );
-    report.samples = samples.len();
-    report.layers = layer_table(&original, &converted, &shape)?;
-    report.decisions = decisions;
-    report.finish(opts);
-    add_provenance(&mut converted, model, &report);
-    Ok(Conversion {
-        model: converted,
-        report,
-    })
+    Ok(converted)
 }
 
 /// Pick a strategy for one blur.

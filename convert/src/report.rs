@@ -87,6 +87,8 @@ pub struct Report {
     pub layers: LayerTable,
     /// Whole-model comparison.
     pub end_to_end: Option<EndToEnd>,
+    /// The agreement guard of `auto` on real images.
+    pub guard: Option<crate::pipeline::Guard>,
     /// Applied rewrites whose interior deviation exceeds the tolerance.
     pub violations: Vec<String>,
     /// One-line summary.
@@ -127,6 +129,7 @@ impl Report {
             shared: vec![],
             layers: LayerTable::default(),
             end_to_end: None,
+            guard: None,
             violations: vec![],
             summary: String::new(),
             passed: true,
@@ -288,6 +291,9 @@ impl Report {
                     100.0 * b
                 );
             }
+        }
+        if let Some(g) = &self.guard {
+            let _ = writeln!(s, "- {}", g.line());
         }
         let _ = writeln!(s, "\n## Layers\n");
         let _ = writeln!(

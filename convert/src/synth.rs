@@ -365,7 +365,12 @@ pub fn resnet(spec: &ResNetSpec) -> Model {
     let mut x = if spec.imagenet_stem {
         let y = b.conv("input", spec.in_channels, w[0], 7, 2, 3, 1.0);
         let y = b.act(&y);
-        let pool_stride = if spec.family == Family::Plain { 2 } else { 1 };
+        // Composer blurs only in front of strided convs: its max-pool stays strided.
+        let pool_stride = if matches!(spec.family, Family::Plain | Family::ComposerBlurConv) {
+            2
+        } else {
+            1
+        };
         let (k, pads) = if spec.family == Family::AntialiasedCnns {
             (2, [0i64, 0, 1, 1])
         } else {
