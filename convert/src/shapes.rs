@@ -15,6 +15,16 @@ pub fn infer(
     model_bytes: &[u8],
     input_shape: &[usize],
 ) -> Result<HashMap<String, Vec<usize>>, ConvertError> {
+    nyquist_runtime::engine::catch_tract(std::path::Path::new("<shape inference>"), || {
+        Ok(infer_unguarded(model_bytes, input_shape))
+    })
+    .map_err(|e| ConvertError::Tract(format!("shape inference: {e}")))?
+}
+
+fn infer_unguarded(
+    model_bytes: &[u8],
+    input_shape: &[usize],
+) -> Result<HashMap<String, Vec<usize>>, ConvertError> {
     let tract_err = |e: TractError| ConvertError::Tract(format!("shape inference: {e:#}"));
     let proto = tract_onnx::pb::ModelProto::decode(model_bytes)
         .map_err(|e| ConvertError::Tract(e.to_string()))?;

@@ -89,6 +89,25 @@ fn model_err(path: &Path, e: impl std::fmt::Display) -> RuntimeError {
     }
 }
 
+/// Run a tract model-building step so that a panic inside tract becomes an
+/// error naming the model. tract is not hardened against hostile graphs: its
+/// shape algebra can panic on a malformed one (an integer overflow in
+/// `TDim::cost` was seen with one conv's `pads` changed so that a residual
+/// `Add`'s operands disagree — found by the converter's mutation test).
+pub fn catch_tract<T>(label: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(model_err(
+            label,
+            format!("tract failed on this graph (it panicked: {why}); the model is malformed"),
+        ))
+    })
+}
+
 impl Engine {
     /// Load and optimize a model file. `input_shape` fixes the input (batch
     /// included); ONNX models need it unless their input is fully static.
@@ -119,6 +138,15 @@ impl Engine {
 
     /// As [`Engine::from_onnx_bytes`], choosing how an int8 model runs.
     pub fn from_onnx_bytes_with(
+        bytes: &[u8],
+        label: &Path,
+        input_shape: &[usize],
+        mode: Int8Mode,
+    ) -> Result<Self> {
+        catch_tract(label, || Self::load_onnx(bytes, label, input_shape, mode))
+    }
+
+    fn load_onnx(
         bytes: &[u8],
         label: &Path,
         input_shape: &[usize],

@@ -111,6 +111,15 @@ pub fn decode_model(bytes: &[u8], path: &Path) -> Result<Model, ConvertError> {
         }
         None => return Err(invalid("no default-domain opset_import".into())),
     }
+    for n in &graph.node {
+        check_attributes(n).map_err(|what| {
+            invalid(format!(
+                "node `{}` ({}): {what}",
+                node_label(n),
+                n.op_type()
+            ))
+        })?;
+    }
     let mut available: HashSet<&str> = graph.input.iter().map(|i| i.name()).collect();
     available.extend(graph.initializer.iter().map(|t| t.name()));
     available.insert("");
@@ -135,6 +144,46 @@ pub fn decode_model(bytes: &[u8], path: &Path) -> Result<Model, ConvertError> {
         proto,
         path: path.to_path_buf(),
     })
+}
+
+/// Largest kernel, stride, dilation or pad accepted (no image model comes near).
+pub const MAX_WINDOW: i64 = 1 << 16;
+/// Largest tensor rank accepted in an axis or permutation attribute.
+pub const MAX_RANK: i64 = 16;
+
+/// Bounds on the integer attributes that size what tract builds, checked
+/// before tract sees the graph: tract's shape inference allocates by them
+/// (a `Transpose` with `perm = [2^63 − 1, …]` made it allocate 8 GiB, found by
+/// the mutation test), so a malformed value must be an error here.
+fn check_attributes(n: &crate::onnx::pb::NodeProto) -> Result<(), String> {
+    for a in &n.attribute {
+        let vals: Vec<i64> = a.ints.iter().copied().chain(a.i).collect();
+        let bad = |lo: i64, hi: i64| vals.iter().find(|&&v| v < lo || v > hi).copied();
+        let out_of = match a.name() {
+            "kernel_shape" | "strides" | "dilations" => {
+                bad(1, MAX_WINDOW).map(|v| (v, 1, MAX_WINDOW))
+            }
+            "pads" | "output_padding" => bad(0, MAX_WINDOW).map(|v| (v, 0, MAX_WINDOW)),
+            "group" => bad(1, MAX_WINDOW).map(|v| (v, 1, MAX_WINDOW)),
+            "perm" => bad(0, MAX_RANK - 1).map(|v| (v, 0, MAX_RANK - 1)),
+            "axis" | "axes" => bad(-MAX_RANK, MAX_RANK - 1).map(|v| (v, -MAX_RANK, MAX_RANK - 1)),
+            _ => None,
+        };
+        if let Some((v, lo, hi)) = out_of {
+            return Err(format!(
+                "attribute `{}` = {v} is outside [{lo}, {hi}]",
+                a.name()
+            ));
+        }
+        if a.name() == "perm" {
+            let mut seen = vals.clone();
+            seen.sort_unstable();
+            if seen.iter().enumerate().any(|(i, &v)| v != i as i64) {
+                return Err(format!("attribute `perm` = {vals:?} is not a permutation"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Write `proto` to `path` atomically (temporary file in the same folder, then

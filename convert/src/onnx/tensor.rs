@@ -88,7 +88,10 @@ impl Tensor {
             .iter()
             .map(|&d| usize::try_from(d).map_err(|_| err(format!("negative dimension {d}"))))
             .collect::<Result<_, _>>()?;
-        let n: usize = dims.iter().product();
+        let n: usize = dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| err(format!("dimensions {dims:?} overflow the element count")))?;
         let external;
         let raw: Option<&[u8]> =
             if t.data_location() == super::pb::tensor_proto::DataLocation::External {
@@ -207,11 +210,10 @@ fn le_chunks<const N: usize>(
     raw: &[u8],
     n: usize,
 ) -> Result<impl Iterator<Item = [u8; N]> + '_, String> {
-    if raw.len() != n * N {
+    if n.checked_mul(N) != Some(raw.len()) {
         return Err(format!(
-            "raw data holds {} bytes, expected {} ({n} elements of {N} bytes)",
-            raw.len(),
-            n * N
+            "raw data holds {} bytes, expected {n} elements of {N} bytes",
+            raw.len()
         ));
     }
     Ok(raw.chunks_exact(N).map(|c| {
