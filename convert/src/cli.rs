@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use crate::onnx::io::write_atomic;
-use crate::onnx::{load_model, save_model};
-use crate::pipeline::{self, BlurMode, Options};
-use crate::verify::Samples;
+use nyquist_convert::onnx::io::write_atomic;
+use nyquist_convert::onnx::{load_model, save_model};
+use nyquist_convert::pipeline::{self, BlurMode, Options};
+use nyquist_convert::verify::Samples;
 
 /// Fold or commute the fixed blur filters of an anti-aliased ONNX model into its
 /// strided convs, verify the result with tract and write a report.
@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Blur rewriting: auto (bare flag), fold, commute, forward, off (flag absent).
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "auto", value_enum)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "auto", value_parser = <BlurMode as std::str::FromStr>::from_str)]
     pub fold_blur: Option<BlurMode>,
     /// List the blurs, their family, the plan and its cost; write nothing.
     #[arg(long)]
@@ -118,7 +118,7 @@ pub struct Args {
 
 /// Write the converted float model as `<stem>.nnef.tgz` next to `out`.
 pub fn write_nnef(
-    proto: &crate::onnx::pb::ModelProto,
+    proto: &nyquist_convert::onnx::pb::ModelProto,
     out: &Path,
     shape: &[usize],
 ) -> Result<PathBuf> {

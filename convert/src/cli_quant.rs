@@ -12,12 +12,12 @@ use nyquist_runtime::{dataset, ModelInfo, Preprocess};
 use prost::Message;
 
 use crate::cli::{calib_samples, report_paths, Args};
-use crate::gate::{self, Candidate, GateCache, GateOptions};
-use crate::onnx::io::write_atomic;
-use crate::onnx::{save_model, Model};
-use crate::pipeline::Conversion;
-use crate::quant::{quantize, QuantOptions, Quantized};
-use crate::report::layer_table;
+use nyquist_convert::gate::{self, Candidate, GateCache, GateOptions};
+use nyquist_convert::onnx::io::write_atomic;
+use nyquist_convert::onnx::{save_model, Model};
+use nyquist_convert::pipeline::Conversion;
+use nyquist_convert::quant::{quantize, QuantOptions, Quantized};
+use nyquist_convert::report::{layer_table, QuantSection};
 
 /// Gate images the repair ranks the layers on (each clean and once corrupted).
 const REPAIR_PROBE_IMAGES: usize = 32;
@@ -163,14 +163,15 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
             // The cheap estimate, on the gate's own images (clean and
             // corrupted): each layer's local quantization noise.
             let probe = probe_images(&data, &pre, &gopts, REPAIR_PROBE_IMAGES)?;
-            let ranked: Vec<(String, f64, u64)> =
-                crate::quant::analysis::local_costs(&q.float, &q.qdq, &q.graph, &probe, &shape)?
-                    .into_iter()
-                    .map(|(node, db, _)| {
-                        let macs = macs_of(&node);
-                        (node, db, macs)
-                    })
-                    .collect();
+            let ranked: Vec<(String, f64, u64)> = nyquist_convert::quant::analysis::local_costs(
+                &q.float, &q.qdq, &q.graph, &probe, &shape,
+            )?
+            .into_iter()
+            .map(|(node, db, _)| {
+                let macs = macs_of(&node);
+                (node, db, macs)
+            })
+            .collect();
             if !args.quiet {
                 eprintln!(
                     "{}\nrepair: searching the fewest of {} layers to keep in float",
@@ -179,17 +180,23 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
                 );
             }
             let mut last: Option<(Quantized, Vec<gate::ModelFigures>, gate::Verdict)> = None;
-            let rep = crate::repair::search(&ranked, macs_int8, verdict.line.clone(), |float| {
-                let q2 = quant_with(float)
-                    .map_err(|e| crate::error::ConvertError::Usage(format!("{e:#}")))?;
-                let (f2, v2) = gate_of(&q2, &mut cache)?;
-                let r = (v2.passed, v2.line.clone());
-                if !args.quiet {
-                    eprintln!("repair: {} layers in float: {}", float.len(), v2.line);
-                }
-                last = Some((q2, f2, v2));
-                Ok(r)
-            })?;
+            let rep = nyquist_convert::repair::search(
+                &ranked,
+                macs_int8,
+                verdict.line.clone(),
+                |float| {
+                    let q2 = quant_with(float).map_err(|e| {
+                        nyquist_convert::error::ConvertError::Usage(format!("{e:#}"))
+                    })?;
+                    let (f2, v2) = gate_of(&q2, &mut cache)?;
+                    let r = (v2.passed, v2.line.clone());
+                    if !args.quiet {
+                        eprintln!("repair: {} layers in float: {}", float.len(), v2.line);
+                    }
+                    last = Some((q2, f2, v2));
+                    Ok(r)
+                },
+            )?;
             if rep.passed {
                 if let Some((q2, f2, v2)) = last {
                     q = q2;
@@ -199,7 +206,7 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
             }
             section.repair = Some(rep);
         }
-        gate::ce_svg(&figs, &files.svg)?;
+        crate::plots::ce_svg(&figs, &files.svg)?;
         section.report = q.report.clone();
         section.figures = figs;
         section.verdict = Some(verdict);
@@ -215,7 +222,7 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
     let want_nqm = args.emit.iter().any(|e| e == "nqm");
     let nqm_blob = if want_nqm {
         let (blob, info) =
-            crate::nqm::export(&q.float, &q.graph, &q.params, &shape, model.base_dir())?;
+            nyquist_convert::nqm::export(&q.float, &q.graph, &q.params, &shape, model.base_dir())?;
         // Check the blob on the evaluation images (else the calibration images).
         let check_inputs = match &args.eval {
             Some(dir) => {
@@ -231,7 +238,7 @@ pub fn run(args: &Args, model: &Model, mut conv: Conversion, out: &Path) -> Resu
             }
             None => calib.clone(),
         };
-        let check = crate::nqm::verify(&blob, &q.qdq, &check_inputs, &shape)?;
+        let check = nyquist_convert::nqm::verify(&blob, &q.qdq, &check_inputs, &shape)?;
         section.nqm = Some((info, check));
         section.files.push(file_name(&files.nqm));
         Some(blob)
@@ -334,21 +341,4 @@ impl Files {
             .map(|p| file_name(p))
             .collect()
     }
-}
-
-/// The quantization part of the report.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct QuantSection {
-    /// What the quantizer did.
-    pub report: crate::quant::QuantReport,
-    /// Per-model figures from the gate.
-    pub figures: Vec<gate::ModelFigures>,
-    /// The verdict (absent without `--eval`).
-    pub verdict: Option<gate::Verdict>,
-    /// Artifact names.
-    pub files: Vec<String>,
-    /// The firmware blob and its check against the QDQ model, with `--emit nqm`.
-    pub nqm: Option<(crate::nqm::NqmInfo, crate::nqm::NqmCheck)>,
-    /// What `--repair` did.
-    pub repair: Option<crate::repair::Repair>,
 }

@@ -21,8 +21,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod blur;
-pub mod cli;
-pub mod cli_quant;
 pub mod cost;
 pub mod error;
 pub mod gate;
@@ -31,6 +29,7 @@ pub mod nqm;
 pub mod onnx;
 pub mod passes;
 pub mod pipeline;
+pub mod plan;
 pub mod quant;
 pub mod repair;
 pub mod report;

@@ -14,7 +14,7 @@ use crate::onnx::conv::ConvGeom;
 use crate::onnx::graph::{node_label, GraphIndex};
 use crate::onnx::pb::ModelProto;
 use crate::onnx::Model;
-use crate::pipeline::{BlurMode, Decision, Options};
+use crate::plan::{BlurMode, Decision, Options};
 use crate::verify::EndToEnd;
 
 /// MACs and parameters of one layer.
@@ -88,7 +88,7 @@ pub struct Report {
     /// Whole-model comparison.
     pub end_to_end: Option<EndToEnd>,
     /// The agreement guard of `auto` on real images.
-    pub guard: Option<crate::pipeline::Guard>,
+    pub guard: Option<crate::plan::Guard>,
     /// Applied rewrites whose interior deviation exceeds the tolerance.
     pub violations: Vec<String>,
     /// One-line summary.
@@ -96,7 +96,7 @@ pub struct Report {
     /// False if any violation.
     pub passed: bool,
     /// int8 quantization and the robustness gate, when asked for.
-    pub quantization: Option<crate::cli_quant::QuantSection>,
+    pub quantization: Option<QuantSection>,
 }
 
 /// SHA-256 of bytes as hex.
@@ -496,7 +496,7 @@ pub fn layer_table(
     Ok(t)
 }
 
-fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
+fn quant_markdown(q: &QuantSection) -> String {
     let mut s = String::new();
     let r = &q.report;
     let _ = writeln!(s, "\n## int8 quantization\n");
@@ -714,4 +714,21 @@ fn quant_markdown(q: &crate::cli_quant::QuantSection) -> String {
         );
     }
     s
+}
+
+/// The quantization part of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuantSection {
+    /// What the quantizer did.
+    pub report: crate::quant::QuantReport,
+    /// Per-model figures from the gate.
+    pub figures: Vec<crate::gate::ModelFigures>,
+    /// The verdict (absent without `--eval`).
+    pub verdict: Option<crate::gate::Verdict>,
+    /// Artifact names.
+    pub files: Vec<String>,
+    /// The firmware blob and its check against the QDQ model, with `--emit nqm`.
+    pub nqm: Option<(crate::nqm::NqmInfo, crate::nqm::NqmCheck)>,
+    /// What `--repair` did.
+    pub repair: Option<crate::repair::Repair>,
 }

@@ -3,7 +3,7 @@
 Any width, any input size, 1 or 3 input channels.  Blur filters are fixed
 binomial kernels held in buffers (never trained, never in `parameters()`).
 
-Placements (see ../../../shared/DESIGN.md, "Blur filters and how they leave the graph"):
+Placements (docs/architecture.md, "Blur algebra", says how the converter finds them):
 
 * baseline       plain ResNet-18 (BasicBlock [2,2,2,2]), strided convs, ReLU.
 * blurafterconv  Vasconcelos et al.: every stride-2 conv runs at stride 1 and is

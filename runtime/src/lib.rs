@@ -14,12 +14,10 @@
 pub mod blur;
 #[cfg(feature = "camera")]
 pub mod camera;
-pub mod cli;
 pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod eval;
-pub mod eval_report;
 pub mod frames;
 pub mod int8;
 pub mod meta;

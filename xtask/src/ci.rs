@@ -2,7 +2,8 @@
 //!
 //! 1. install what is missing (rustup targets, Debian cross tools, QEMU, libclang), saying so;
 //! 2. `cargo fmt --check` and `cargo clippy -D warnings`: host workspace (and the
-//!    camera feature), the firmware for each Cortex-M kernel, every board crate;
+//!    camera feature; the runtime and converter libraries without their CLI
+//!    feature), the firmware for each Cortex-M kernel, every board crate;
 //! 3. every host test;
 //! 4. on aarch64 under `qemu-aarch64` (static, release profile — the same
 //!    build `build-runtime` ships): the runtime's predictions on every 8th
@@ -55,6 +56,12 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
     run(cargo()
         .args(["clippy", "-p", "nyquist-runtime", "--features", "camera"])
         .args(deny))?;
+    // The libraries build without their CLIs (no clap, anyhow, plotters).
+    for lib in ["nyquist-runtime", "nyquist-convert"] {
+        run(cargo()
+            .args(["clippy", "-p", lib, "--lib", "--no-default-features"])
+            .args(deny))?;
+    }
     // The onnxruntime harness of `bench runtime` (its own workspace).
     run(cargo()
         .current_dir("xtask/ort-harness")

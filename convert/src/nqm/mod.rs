@@ -84,6 +84,33 @@ fn refuse(what: String) -> ConvertError {
     ConvertError::Usage(format!("cannot export .nqm: {what}"))
 }
 
+/// The record's byte-wide geometry fields (kernel, stride, pads): refused,
+/// naming the node, when a value does not fit the format's `u8`.
+fn geometry_u8<const N: usize>(
+    v: [usize; N],
+    node: &str,
+    what: &str,
+) -> Result<[u8; N], ConvertError> {
+    let mut out = [0u8; N];
+    for (o, &x) in out.iter_mut().zip(&v) {
+        *o = u8::try_from(x).map_err(|_| {
+            refuse(format!(
+                "`{node}`: {what} {v:?} do not fit the format's bytes (at most 255)"
+            ))
+        })?;
+    }
+    Ok(out)
+}
+
+/// A `u16` field (tensor dims, groups): refused when it does not fit.
+fn field_u16(x: usize, node: &str, what: &str) -> Result<u16, ConvertError> {
+    u16::try_from(x).map_err(|_| {
+        refuse(format!(
+            "`{node}`: {what} {x} does not fit the format's u16"
+        ))
+    })
+}
+
 fn act_range(f: Fused, q: &TensorQuant) -> [i8; 2] {
     match f {
         Fused::None => [-128, 127],
@@ -119,6 +146,13 @@ pub fn export(
     // Tensors: the input and every op output.
     let mut names: Vec<String> = vec![qg.input.clone()];
     names.extend(qg.ops.iter().map(|o| o.output().to_string()));
+    if names.len() > usize::from(u16::MAX) {
+        return Err(refuse(format!(
+            "{} tensors; the format indexes at most {}",
+            names.len(),
+            u16::MAX
+        )));
+    }
     let index: HashMap<&str, u16> = names
         .iter()
         .enumerate()
@@ -202,9 +236,10 @@ pub fn export(
     for (i, n) in names.iter().enumerate() {
         let d = dims(n)?;
         let tq = q(n)?;
-        w.tensors.extend((d[0] as u16).to_le_bytes());
-        w.tensors.extend((d[1] as u16).to_le_bytes());
-        w.tensors.extend((d[2] as u16).to_le_bytes());
+        for x in &d[..3] {
+            w.tensors
+                .extend(field_u16(*x, n, "tensor dimension")?.to_le_bytes());
+        }
         w.tensors.extend(0u16.to_le_bytes());
         w.tensors
             .extend((offset_of[&group[i]] as u32).to_le_bytes());
@@ -266,12 +301,14 @@ pub fn export(
                 if dilations != [1, 1] {
                     return Err(refuse(format!("conv `{}` is dilated", nodes[0])));
                 }
-                let k8 = [kernel[0] as u8, kernel[1] as u8];
-                let p8 = [pads[0] as u8, pads[1] as u8, pads[2] as u8, pads[3] as u8];
+                let k8 = geometry_u8([kernel[0], kernel[1]], &nodes[0], "kernel")?;
+                let s8 = geometry_u8([strides[0], strides[1]], &nodes[0], "strides")?;
+                let p8 = geometry_u8([pads[0], pads[1], pads[2], pads[3]], &nodes[0], "pads")?;
+                let g16 = field_u16(groups, &nodes[0], "groups")?;
                 scratch = scratch.max(conv_scratch(
-                    xd[0] as u16,
-                    yd[0] as u16,
-                    groups as u16,
+                    field_u16(xd[0], &nodes[0], "input channels")?,
+                    field_u16(yd[0], &nodes[0], "output channels")?,
+                    g16,
                     k8,
                     p8,
                 ));
@@ -279,14 +316,10 @@ pub fn export(
                 let mut body = Vec::new();
                 body.extend(tid(input)?.to_le_bytes());
                 body.extend(tid(output)?.to_le_bytes());
-                body.extend((groups as u16).to_le_bytes());
-                body.extend([
-                    kernel[0] as u8,
-                    kernel[1] as u8,
-                    strides[0] as u8,
-                    strides[1] as u8,
-                ]);
-                body.extend([pads[0] as u8, pads[1] as u8, pads[2] as u8, pads[3] as u8]);
+                body.extend(g16.to_le_bytes());
+                body.extend(k8);
+                body.extend(s8);
+                body.extend(p8);
                 body.extend([act[0] as u8, act[1] as u8]);
                 for off in [wo, bo, mo, so] {
                     body.extend(off.to_le_bytes());
@@ -477,18 +510,10 @@ pub fn export(
                     "MaxPool" => {
                         let geom = ConvGeom::of(n, None)
                             .map_err(|e| refuse(format!("MaxPool `{}`: {e}", nodes[0])))?;
-                        body.extend([
-                            geom.kernel[0] as u8,
-                            geom.kernel[1] as u8,
-                            geom.strides[0] as u8,
-                            geom.strides[1] as u8,
-                        ]);
-                        body.extend([
-                            geom.pads[0] as u8,
-                            geom.pads[1] as u8,
-                            geom.pads[2] as u8,
-                            geom.pads[3] as u8,
-                        ]);
+                        let (k, st, p) = (geom.kernel, geom.strides, geom.pads);
+                        body.extend(geometry_u8([k[0], k[1]], &nodes[0], "kernel")?);
+                        body.extend(geometry_u8([st[0], st[1]], &nodes[0], "strides")?);
+                        body.extend(geometry_u8([p[0], p[1], p[2], p[3]], &nodes[0], "pads")?);
                         w.op(3, body);
                     }
                     _ => w.op(8, body),

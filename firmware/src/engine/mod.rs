@@ -78,7 +78,7 @@ impl<'m> Model<'m> {
         )
     }
 
-    /// Run on `input` (int8, the input tensor's CHW layout), writing the output
+    /// Run on `input` (int8, the input tensor's HWC layout, as every op), writing the output
     /// tensor to `output`. `arena` needs [`Model::arena_size`] bytes.
     pub fn run(&self, arena: &mut [i8], input: &[i8], output: &mut [i8]) -> Result<(), Error> {
         self.run_with(arena, input, output, |_| {})

@@ -58,9 +58,9 @@ pub struct BenchResult {
     /// tract's matmul kernels for this CPU.
     pub kernels: String,
     /// The matmuls of this model's plan: how many run in int8, which kernels.
-    pub plan_kernels: crate::profile::Kernels,
+    pub plan_kernels: nyquist_runtime::profile::Kernels,
     /// Time per operator (with `--profile`).
-    pub profile: Option<crate::profile::Profile>,
+    pub profile: Option<nyquist_runtime::profile::Profile>,
 }
 
 /// Peak RSS in MiB (Linux).
@@ -103,7 +103,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         Some(n as f64 / t0.elapsed().as_secs_f64())
     };
     let profile = if a.profile {
-        Some(crate::profile::profile(
+        Some(nyquist_runtime::profile::profile(
             &m.engine,
             &x,
             a.runs.clamp(1, 200),
@@ -120,8 +120,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         throughput_ips: throughput,
         threads,
         peak_rss_mib: peak_rss_mib(),
-        kernels: crate::engine::kernel_summary(),
-        plan_kernels: crate::profile::kernels(&m.engine),
+        kernels: nyquist_runtime::engine::kernel_summary(),
+        plan_kernels: nyquist_runtime::profile::kernels(&m.engine),
         profile,
     };
     if a.json {

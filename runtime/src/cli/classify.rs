@@ -13,8 +13,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::model::{Loaded, ModelArgs};
-use crate::frames::{Files, Frame, FrameSource, ImageStream, YuyvFile};
-use crate::preprocess::Geometry;
+use nyquist_runtime::frames::{Files, Frame, FrameSource, ImageStream, YuyvFile};
+use nyquist_runtime::preprocess::Geometry;
 
 /// `nyquist classify --model M INPUTS…`
 #[derive(Debug, Args)]
@@ -198,7 +198,7 @@ pub fn run(a: ClassifyArgs) -> Result<ExitCode> {
         let out: Vec<Result<Classified>> = paths
             .par_iter()
             .map(|p| {
-                let image = crate::preprocess::open_image(p)?;
+                let image = nyquist_runtime::preprocess::open_image(p)?;
                 classify_frame(
                     &m,
                     &Frame {
@@ -254,7 +254,7 @@ pub fn run(a: ClassifyArgs) -> Result<ExitCode> {
 
 #[cfg(feature = "camera")]
 fn open_camera(path: &std::path::Path, a: &ClassifyArgs) -> Result<Box<dyn FrameSource>> {
-    use crate::camera::{Camera, CameraFormat};
+    use nyquist_runtime::camera::{Camera, CameraFormat};
     let (w, h) = parse_size(&a.frame_size)?;
     let fmt = match a.camera_format.as_deref() {
         None => None,

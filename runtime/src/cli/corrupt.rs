@@ -47,7 +47,7 @@ fn save(img: &RgbImage, path: &std::path::Path) -> Result<()> {
 
 /// Run `nyquist corrupt`.
 pub fn run(a: CorruptArgs) -> Result<ExitCode> {
-    let img = crate::preprocess::open_image(&a.input)?.to_rgb8();
+    let img = nyquist_runtime::preprocess::open_image(&a.input)?.to_rgb8();
     if !a.all {
         let c: Corruption = a.corruption.as_deref().unwrap_or_default().parse()?;
         let s = a.severity.unwrap_or(0);

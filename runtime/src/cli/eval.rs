@@ -9,9 +9,9 @@ use clap::Args;
 use nyquist_corrupt::Corruption;
 
 use super::model::{batched, ModelArgs};
-use crate::dataset;
-use crate::eval::{evaluate, merge, EvalOptions, EvalResult, ModelRef, ReferenceRef};
-use crate::eval_report;
+use crate::cli::eval_report;
+use nyquist_runtime::dataset;
+use nyquist_runtime::eval::{evaluate, merge, EvalOptions, EvalResult, ModelRef, ReferenceRef};
 
 /// `nyquist eval merge OUT.json SHARD.json…`
 #[derive(Debug, Args)]
@@ -232,7 +232,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
         limit: a.limit,
         progress: true,
-        consistency: a.consistency.then_some(crate::eval::Consistency {
+        consistency: a.consistency.then_some(nyquist_runtime::eval::Consistency {
             max_shift: a.max_shift,
             corrupted: a.consistency_corrupted,
         }),
@@ -248,7 +248,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     }
     let reference = reference(a.reference.as_deref())?;
     let m = a.model.load()?;
-    if a.consistency && m.pre.geometry == crate::preprocess::Geometry::Resize {
+    if a.consistency && m.pre.geometry == nyquist_runtime::preprocess::Geometry::Resize {
         bail!(
             "--consistency shifts the image on its canvas (geometry pad) or the crop window (shorter_crop); this model's geometry is resize, which has nothing to shift"
         );

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod classify;
 pub mod corrupt;
 pub mod eval;
+pub mod eval_report;
 pub mod model;
 
 use std::process::ExitCode;

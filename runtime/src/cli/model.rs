@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::engine::{Engine, Format};
-use crate::meta::{read_labels, ModelInfo};
-use crate::preprocess::Preprocess;
+use nyquist_runtime::engine::{Engine, Format};
+use nyquist_runtime::meta::{read_labels, ModelInfo};
+use nyquist_runtime::preprocess::Preprocess;
 
 /// How to load and feed a model.
 #[derive(Debug, Clone, Args)]
@@ -49,8 +49,6 @@ pub struct Loaded {
     pub pre: Preprocess,
     /// Class names, if known.
     pub labels: Option<Vec<String>>,
-    /// Metadata.
-    pub info: ModelInfo,
     /// Seconds to load and optimize.
     pub load_seconds: f64,
 }
@@ -133,7 +131,6 @@ impl ModelArgs {
             engine,
             pre,
             labels,
-            info,
             load_seconds: t0.elapsed().as_secs_f64(),
         })
     }
@@ -149,7 +146,7 @@ pub fn batched(model: &Path, pre: &Preprocess, n: usize) -> Option<Engine> {
 /// NNEF archives written by the converter carry the ONNX metadata as
 /// `nyquist.json` beside the graph; read it if present.
 fn nnef_info(path: &Path) -> ModelInfo {
-    crate::engine::nnef_metadata(path)
+    nyquist_runtime::engine::nnef_metadata(path)
         .map(|props| ModelInfo {
             props,
             ..Default::default()

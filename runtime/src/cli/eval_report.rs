@@ -7,8 +7,8 @@ use std::path::Path;
 use nyquist_corrupt::Corruption;
 use plotters::prelude::*;
 
-use crate::error::{Result, RuntimeError};
-use crate::eval::EvalResult;
+use nyquist_runtime::error::{Result, RuntimeError};
+use nyquist_runtime::eval::EvalResult;
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("–".into(), |x| format!("{:.1}", 100.0 * x))
