@@ -139,3 +139,26 @@ proptest! {
         prop_assert!(outcome.is_ok(), "{name} with {mutations:?} panicked");
     }
 }
+
+/// Found by `convert/fuzz` (`convert_modes`): a fixture whose reflect pads are
+/// computed by a constant subgraph, mutated so the pads come out huge. The
+/// first inference asked for 54 GB; now the engine refuses the model when it
+/// is built (`nyquist_runtime::engine::MAX_TENSOR_ELEMENTS`).
+#[test]
+fn computed_pads_that_would_need_54_gb_are_refused() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/computed_pads_54gb.onnx");
+    let bytes = std::fs::read(&path).unwrap();
+    let model = decode_model(&bytes, &path).unwrap();
+    let Err(e) = convert(
+        &model,
+        &Options {
+            random_samples: 1,
+            ..Options::default()
+        },
+    ) else {
+        panic!("converted a model whose pads need 54 GB");
+    };
+    let msg = e.to_string();
+    assert!(msg.contains("more than 268435456"), "{msg}");
+}

@@ -108,6 +108,35 @@ pub fn catch_tract<T>(label: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> 
     })
 }
 
+/// Largest tensor a model may produce, in elements (1 GiB of f32): far
+/// above any edge classifier, far below what would exhaust a host.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
+
+/// Refuse a model whose typed graph has a tensor beyond
+/// [`MAX_TENSOR_ELEMENTS`] before anything runs: a malformed `Pad`, `Resize`
+/// or `ConstantOfShape` would otherwise ask the allocator for gigabytes (a
+/// fuzzed model's computed pads did: 54 GB at the first inference).
+fn check_sizes(model: &TypedModel, label: &Path) -> Result<()> {
+    for node in &model.nodes {
+        for (slot, out) in node.outputs.iter().enumerate() {
+            let Some(dims) = out.fact.shape.as_concrete() else {
+                continue;
+            };
+            let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if n.is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+                return Err(model_err(
+                    label,
+                    format!(
+                        "node `{}` output {slot} would hold {dims:?} elements, more than {MAX_TENSOR_ELEMENTS}; the model is malformed",
+                        node.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Load and optimize a model file. `input_shape` fixes the input (batch
     /// included); ONNX models need it unless their input is fully static.
@@ -193,6 +222,7 @@ impl Engine {
                 });
             }
         }
+        check_sizes(&model, label)?;
         let optimized = if int8 {
             crate::int8::optimize(&mut model).map(|_| model)
         } else {
