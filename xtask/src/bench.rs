@@ -2,8 +2,6 @@
 //! benchmarks and print each result as a ratio against the baseline measured
 //! in the same run; `runtime` compares `nyquist bench` with onnxruntime.
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
 
 use crate::util::{cargo, run};
@@ -84,23 +82,18 @@ pub fn run_bench(args: &[String]) -> Result<()> {
 }
 
 fn mean_ns(group: &str, member: &str) -> Result<f64> {
-    let p = Path::new("target/criterion")
+    // Criterion writes under cargo's target directory.
+    let p = crate::util::target_dir()?
+        .join("criterion")
         .join(group)
         .join(member)
         .join("new/estimates.json");
     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-    // {"mean":{"confidence_interval":{...},"point_estimate":123.4,...},...}
-    let after = text.split("\"mean\"").nth(1).context("no mean")?;
-    let pe = after
-        .split("\"point_estimate\":")
-        .nth(1)
-        .context("no point_estimate")?;
-    let num: String = pe
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-        .collect();
-    num.parse()
-        .with_context(|| format!("bad number in {}", p.display()))
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+    v["mean"]["point_estimate"]
+        .as_f64()
+        .with_context(|| format!("{}: no mean.point_estimate", p.display()))
 }
 
 fn print_ratios(s: &Suite) -> Result<()> {

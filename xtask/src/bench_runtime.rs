@@ -483,7 +483,7 @@ fn host(cases: &[Case], rounds: usize, json: Option<&Path>) -> Result<()> {
         "--bin",
         "nyquist",
     ]))?;
-    let bin = PathBuf::from("target/release/nyquist");
+    let bin = crate::util::target_dir()?.join("release/nyquist");
     let lib = onnxruntime_lib("manylinux_2_27_x86_64")?;
     let harness = harness(None)?;
     // ms[case][engine] per round
@@ -636,7 +636,7 @@ fn aarch64(cases: &[Case], json: Option<&Path>) -> Result<()> {
         "--bin",
         "nyquist",
     ]))?;
-    let nyquist = PathBuf::from(format!("target/{}/release/nyquist", t.triple));
+    let nyquist = crate::util::target_dir()?.join(format!("{}/release/nyquist", t.triple));
     let lib = onnxruntime_lib("manylinux_2_27_aarch64")?;
     let harness = harness(Some("aarch64-unknown-linux-gnu"))?;
     let plugin = qemu_plugin::build("qemu-user", Path::new("target"))?;

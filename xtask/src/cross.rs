@@ -7,8 +7,6 @@
 //! target's C headers are really there before cargo starts, so a missing
 //! package is named instead of surfacing as a bindgen error deep in a build.
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Context, Result};
 
 use crate::util::{cargo, ensure_apt, ensure_target, run};
@@ -174,7 +172,7 @@ pub fn build_runtime(args: &[String]) -> Result<()> {
         c.args(["--features", "camera"]);
     }
     run(&mut c)?;
-    let bin = PathBuf::from(format!("target/{}/release/nyquist", t.triple));
+    let bin = crate::util::target_dir()?.join(format!("{}/release/nyquist", t.triple));
     let bytes = std::fs::read(&bin).with_context(|| format!("{}", bin.display()))?;
     let linkage = match is_static_elf(&bytes) {
         Some(true) => "statically linked",

@@ -126,7 +126,8 @@ pub fn generate_data() -> Result<PathBuf> {
     let dir = Path::new("target/nyquist-fw");
     std::fs::create_dir_all(dir)?;
     run(cargo().args(["build", "-q", "-p", "nyquist-convert", "--bins"]))?;
-    let log = run_capture(Command::new("target/debug/nyquist-convert").args([
+    let bin = crate::util::target_dir()?.join("debug");
+    let log = run_capture(Command::new(bin.join("nyquist-convert")).args([
         "models/fmnist/resnet18r-blurafterconv.onnx",
         "--fold-blur",
         "--quantize",
@@ -146,7 +147,7 @@ pub fn generate_data() -> Result<PathBuf> {
         .find(|l| l.starts_with("nqm:"))
         .unwrap_or_default()
         .to_string();
-    run(Command::new("target/debug/nyquist-fw-testset").args([
+    run(Command::new(bin.join("nyquist-fw-testset")).args([
         "--blob",
         "target/nyquist-fw/model.nqm",
         "--model",

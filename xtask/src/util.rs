@@ -18,6 +18,25 @@ pub fn chdir_to_workspace() -> Result<()> {
     std::env::set_current_dir(root()).context("cannot enter the workspace root")
 }
 
+/// Cargo's target directory, where the binaries it builds land: from `cargo
+/// metadata`, so `CARGO_TARGET_DIR` and `build.target-dir` are honoured
+/// (xtask's own outputs stay under the workspace's `target/`).
+pub fn target_dir() -> Result<PathBuf> {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(d) = DIR.get() {
+        return Ok(d.clone());
+    }
+    let json = output(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))
+        .context("`cargo metadata` failed")?;
+    let v: serde_json::Value = serde_json::from_str(&json).context("`cargo metadata` output")?;
+    let d = PathBuf::from(
+        v["target_directory"]
+            .as_str()
+            .context("`cargo metadata`: no target_directory")?,
+    );
+    Ok(DIR.get_or_init(|| d).clone())
+}
+
 /// `cargo` as invoked by the user (respects `$CARGO`).
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -131,4 +150,21 @@ pub fn ensure_apt(packages: &[&str]) -> Result<()> {
         run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod target_dir_tests {
+    /// The test binary itself was built into cargo's target directory, so
+    /// `target_dir` must contain it (whatever `CARGO_TARGET_DIR` says).
+    #[test]
+    fn target_dir_holds_what_cargo_built() {
+        let d = super::target_dir().expect("cargo metadata");
+        let exe = std::env::current_exe().expect("test binary");
+        assert!(
+            exe.starts_with(std::fs::canonicalize(&d).expect("target dir exists")),
+            "{} not under {}",
+            exe.display(),
+            d.display()
+        );
+    }
 }
