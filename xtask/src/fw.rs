@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::util::{cargo, ensure_apt, ensure_target, run, run_capture};
+use crate::util::{cargo, ensure_apt, ensure_target, run};
 
 /// One build of a board image: which kernel, compiled for which core.
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +127,7 @@ pub fn generate_data() -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     run(cargo().args(["build", "-q", "-p", "nyquist-convert", "--bins"]))?;
     let bin = crate::util::target_dir()?.join("debug");
-    let log = run_capture(Command::new(bin.join("nyquist-convert")).args([
+    run(Command::new(bin.join("nyquist-convert")).args([
         "models/fmnist/resnet18r-blurafterconv.onnx",
         "--fold-blur",
         "--quantize",
@@ -141,12 +141,14 @@ pub fn generate_data() -> Result<PathBuf> {
         "-o",
         "target/nyquist-fw/model.nyq.onnx",
     ]))?;
-    // The converter's arena line (peak vs lifetime lower bound) for `fw bench`.
-    let nqm_line = log
-        .lines()
-        .find(|l| l.starts_with("nqm:"))
-        .unwrap_or_default()
-        .to_string();
+    // The converter's blob figures for `fw bench`, from its JSON report.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.nyq.report.json"))?)
+            .context("the converter's JSON report")?;
+    let nqm_info = report["quantization"]["nqm"][0].clone();
+    if !nqm_info.is_object() {
+        bail!("the converter's report has no .nqm figures (quantization.nqm)");
+    }
     run(Command::new(bin.join("nyquist-fw-testset")).args([
         "--blob",
         "target/nyquist-fw/model.nqm",
@@ -157,7 +159,10 @@ pub fn generate_data() -> Result<PathBuf> {
         "-o",
         DATA,
     ]))?;
-    std::fs::write(Path::new(DATA).join("nqm.txt"), nqm_line)?;
+    std::fs::write(
+        Path::new(DATA).join("nqm.json"),
+        serde_json::to_string_pretty(&nqm_info)?,
+    )?;
     Ok(std::fs::canonicalize(DATA)?)
 }
 

@@ -194,7 +194,19 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
         field(log, "stack high-water ").unwrap_or(0),
         get(".data") + get(".bss") + get(".uninit")
     );
-    let nqm = std::fs::read_to_string(data.join("nqm.txt")).unwrap_or_default();
-    println!("converter: {}", nqm.trim());
+    // The converter's figures for the same blob (`quantization.nqm` of its report).
+    let nqm: serde_json::Value = std::fs::read_to_string(data.join("nqm.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let n = |k: &str| nqm[k].as_u64().unwrap_or(0);
+    println!(
+        "converter: blob {} B, arena {} B (activations {} B, lifetime lower bound {} B, scratch {} B)",
+        n("size"),
+        n("arena_size"),
+        n("activation_peak"),
+        n("lower_bound"),
+        n("scratch")
+    );
     Ok(())
 }

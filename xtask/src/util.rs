@@ -54,21 +54,6 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Run a command, echoing it and its stdout; fail on a non-zero exit; return stdout.
-pub fn run_capture(cmd: &mut Command) -> Result<String> {
-    eprintln!("$ {}", show(cmd));
-    let out = cmd
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot start `{}`", show(cmd)))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    print!("{text}");
-    if !out.status.success() {
-        bail!("`{}` failed ({})", show(cmd), out.status);
-    }
-    Ok(text)
-}
-
 /// Run a command and return its exit code as ours.
 pub fn run_code(cmd: &mut Command) -> Result<ExitCode> {
     eprintln!("$ {}", show(cmd));
