@@ -9,7 +9,7 @@ use nyquist_convert::quant::{quantize, Method, QuantOptions};
 use nyquist_convert::synth::{resnet, Family, ResNetSpec};
 use nyquist_convert::verify::Samples;
 use nyquist_convert::{convert, BlurMode, Options};
-use nyquist_firmware::{Error, Model};
+use nyquist_firmware::{Error, Model, Run};
 use proptest::prelude::*;
 
 fn blob_for(spec: &ResNetSpec) -> (Vec<u8>, nyquist_convert::quant::Quantized, Vec<usize>) {
@@ -177,10 +177,7 @@ fn misaligned_blobs_run_the_same_as_aligned_ones() {
 fn damaged_blobs_are_refused_with_the_matching_error() {
     let (blob, _, _) = blob_for(&ResNetSpec::tiny(Family::BlurAfterConv));
     let m = Model::from_bytes(&blob).unwrap();
-    let fix_crc = |b: &mut Vec<u8>| {
-        let crc = nyquist_firmware::crc::crc32(&b[64..]);
-        b[12..16].copy_from_slice(&crc.to_le_bytes());
-    };
+    let fix_crc = |b: &mut Vec<u8>| nyquist_nqm::reseal(b);
     // Magic, version, truncation, checksum.
     let mut b = blob.clone();
     b[0] = b'X';
@@ -208,13 +205,18 @@ fn damaged_blobs_are_refused_with_the_matching_error() {
     ));
     // A tensor pushed past the arena, with a valid checksum.
     let mut b = blob.clone();
-    let t0 = u32::from_le_bytes(b[24..28].try_into().unwrap()) as usize;
+    let header = nyquist_nqm::Header::parse(&b).unwrap();
+    let t0 = header.tensors_offset as usize;
     b[t0 + 8..t0 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
     fix_crc(&mut b);
     assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::BadTensor(0));
     // The data section claimed longer than the blob.
     let mut b = blob.clone();
-    b[36..40].copy_from_slice(&u32::MAX.to_le_bytes());
+    let long = nyquist_nqm::Header {
+        data_len: u32::MAX,
+        ..header
+    };
+    b[..64].copy_from_slice(&long.to_bytes());
     fix_crc(&mut b);
     assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::OutOfBounds);
     // Run-time errors.
@@ -251,8 +253,7 @@ proptest! {
             let p = pos % b.len().max(65);
             if p >= 64 { b[p] = v; }
         }
-        let crc = nyquist_firmware::crc::crc32(&b[64..]);
-        b[12..16].copy_from_slice(&crc.to_le_bytes());
+        nyquist_nqm::reseal(&mut b);
         if let Ok(m) = Model::from_bytes(&b) {
             if m.arena_size < 1 << 22 {
                 let mut arena = vec![0i8; m.arena_size];

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! * [`arith`]: the int8 requantization arithmetic (TFLite / CMSIS-NN compatible);
-//! * [`blob`]: the `.nqm` format and its validation;
+//! * [`nqm`] (the `nyquist-nqm` crate, re-exported): the `.nqm` format and its validation;
 //! * [`engine`]: the ops (conv of any kernel / stride / padding / groups, pad,
 //!   max / global average pool, add, fully connected, lookup tables);
 //! * [`kernels`]: the int8 dot product and its 2×2 block — scalar, Cortex-M DSP, Helium, NEON;
@@ -22,12 +22,11 @@
 extern crate std;
 
 pub mod arith;
-pub mod blob;
 pub mod camera;
-pub mod crc;
 pub mod engine;
 pub mod kernels;
 pub mod layout;
 
-pub use blob::{Error, Model, Op, OpKind, Tensor};
-pub use engine::Event;
+pub use engine::{Event, Run};
+pub use nyquist_nqm as nqm;
+pub use nyquist_nqm::{Error, Model, Op, OpKind, Tensor};

@@ -56,8 +56,9 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
     run(cargo()
         .args(["clippy", "-p", "nyquist-runtime", "--features", "camera"])
         .args(deny))?;
-    // The libraries build without their CLIs (no clap, anyhow, plotters).
-    for lib in ["nyquist-runtime", "nyquist-convert"] {
+    // The libraries build without their CLIs (no clap, anyhow, plotters);
+    // the .nqm crate without its encoder (no alloc, as on the boards).
+    for lib in ["nyquist-runtime", "nyquist-convert", "nyquist-nqm"] {
         run(cargo()
             .args(["clippy", "-p", lib, "--lib", "--no-default-features"])
             .args(deny))?;
@@ -89,6 +90,17 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
             .arg(format!("{kernel},defmt"))
             .args(deny))?;
     }
+    run(cargo()
+        .env("CARGO_TARGET_DIR", "target/fw-clippy")
+        .args([
+            "clippy",
+            "-p",
+            "nyquist-nqm",
+            "--target",
+            "thumbv7em-none-eabihf",
+        ])
+        .args(["--features", "defmt"])
+        .args(deny))?;
     let data = generate_data()?;
     for b in BOARDS {
         let mut c = cargo();

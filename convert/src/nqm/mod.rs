@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use nyquist_firmware::arith::{quantize_multiplier, round_half_away};
-use nyquist_firmware::blob::{conv_scratch, ADD_SCRATCH, HEADER_LEN, MAGIC, VERSION};
-use nyquist_firmware::crc::crc32;
+use nyquist_firmware::Run;
+use nyquist_nqm::{conv_scratch, Consts, Encoder, Interface, Op, Tensor, ADD_SCRATCH};
 use serde::Serialize;
 
 use crate::error::ConvertError;
@@ -48,40 +48,12 @@ pub struct NqmInfo {
     pub weight_bytes: usize,
 }
 
-#[derive(Default)]
-struct Writer {
-    tensors: Vec<u8>,
-    n_tensors: u16,
-    ops: Vec<u8>,
-    n_ops: u16,
-    data: Vec<u8>,
-}
-
-impl Writer {
-    fn data_aligned(&mut self, bytes: &[u8], align: usize) -> u32 {
-        while !self.data.len().is_multiple_of(align) {
-            self.data.push(0);
-        }
-        let off = self.data.len() as u32;
-        self.data.extend_from_slice(bytes);
-        off
-    }
-    fn i32s(&mut self, v: &[i32]) -> u32 {
-        let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.data_aligned(&b, 4)
-    }
-    fn op(&mut self, kind: u8, body: Vec<u8>) {
-        self.ops.push(kind);
-        self.ops.push(0);
-        self.ops
-            .extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
-        self.ops.extend(body);
-        self.n_ops += 1;
-    }
-}
-
 fn refuse(what: String) -> ConvertError {
     ConvertError::Usage(format!("cannot export .nqm: {what}"))
+}
+
+fn encode_error(e: nyquist_nqm::EncodeError) -> ConvertError {
+    refuse(e.to_string())
 }
 
 /// The record's byte-wide geometry fields (kernel, stride, pads): refused,
@@ -232,20 +204,19 @@ pub fn export(
     let (offs, peak) = plan::place(&buffers, 4);
     let lower = plan::lower_bound(&buffers);
     let offset_of: HashMap<usize, usize> = roots.iter().zip(&offs).map(|(&r, &o)| (r, o)).collect();
-    let mut w = Writer::default();
+    let mut w = Encoder::new();
     for (i, n) in names.iter().enumerate() {
-        let d = dims(n)?;
-        let tq = q(n)?;
-        for x in &d[..3] {
-            w.tensors
-                .extend(field_u16(*x, n, "tensor dimension")?.to_le_bytes());
-        }
-        w.tensors.extend(0u16.to_le_bytes());
-        w.tensors
-            .extend((offset_of[&group[i]] as u32).to_le_bytes());
-        w.tensors.push(tq.zero_point as u8);
-        w.tensors.extend([0u8; 3]);
-        w.n_tensors += 1;
+        let [c, h, wd] = dims(n)?;
+        let offset = offset_of[&group[i]];
+        w.tensor(&Tensor {
+            c: field_u16(c, n, "channels")?,
+            h: field_u16(h, n, "height")?,
+            w: field_u16(wd, n, "width")?,
+            offset: u32::try_from(offset)
+                .map_err(|_| refuse(format!("`{n}`: arena offset {offset} over 4 GiB")))?,
+            zero_point: q(n)?.zero_point,
+        })
+        .map_err(encode_error)?;
     }
     let mut scratch = 0usize;
     let mut weight_bytes = 0usize;
@@ -288,9 +259,9 @@ pub fn export(
                 }
                 let (xd, yd) = (dims(qg.root(input))?, dims(output)?);
                 let depthwise = geom.group == xd[0] && xd[0] == yd[0];
-                let wo = w.data_aligned(&engine_weights(&wq.data, &wq.dims, depthwise), 16);
+                let weights = w.constants(&engine_weights(&wq.data, &wq.dims, depthwise), 16);
                 weight_bytes += wq.data.len();
-                let (bo, mo, so) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
+                let (bias, mult, shift) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
                 let ConvGeom {
                     kernel,
                     strides,
@@ -312,19 +283,22 @@ pub fn export(
                     k8,
                     p8,
                 ));
-                let act = act_range(*fused, &yq);
-                let mut body = Vec::new();
-                body.extend(tid(input)?.to_le_bytes());
-                body.extend(tid(output)?.to_le_bytes());
-                body.extend(g16.to_le_bytes());
-                body.extend(k8);
-                body.extend(s8);
-                body.extend(p8);
-                body.extend([act[0] as u8, act[1] as u8]);
-                for off in [wo, bo, mo, so] {
-                    body.extend(off.to_le_bytes());
-                }
-                w.op(1, body);
+                w.op(&Op::Conv {
+                    input: tid(input)?,
+                    output: tid(output)?,
+                    groups: g16,
+                    k: k8,
+                    s: s8,
+                    pad: p8,
+                    act: act_range(*fused, &yq),
+                    consts: Consts {
+                        weights,
+                        bias,
+                        mult,
+                        shift,
+                    },
+                })
+                .map_err(encode_error)?;
             }
             QOp::Gemm {
                 nodes,
@@ -378,18 +352,21 @@ pub fn export(
                     m.push(mm);
                     s.push(ss);
                 }
-                let wo = w.data_aligned(&rows, 16);
+                let weights = w.constants(&rows, 16);
                 weight_bytes += rows.len();
-                let (bo, mo, so) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
-                let act = act_range(*fused, &yq);
-                let mut body = Vec::new();
-                body.extend(tid(input)?.to_le_bytes());
-                body.extend(tid(output)?.to_le_bytes());
-                body.extend([act[0] as u8, act[1] as u8]);
-                for off in [wo, bo, mo, so] {
-                    body.extend(off.to_le_bytes());
-                }
-                w.op(6, body);
+                let (bias, mult, shift) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
+                w.op(&Op::FullyConnected {
+                    input: tid(input)?,
+                    output: tid(output)?,
+                    act: act_range(*fused, &yq),
+                    consts: Consts {
+                        weights,
+                        bias,
+                        mult,
+                        shift,
+                    },
+                })
+                .map_err(encode_error)?;
             }
             QOp::Add {
                 inputs,
@@ -404,17 +381,14 @@ pub fn export(
                 let ma = mult_shift(qa.scale as f64 / twice);
                 let mb = mult_shift(qb.scale as f64 / twice);
                 let mo = mult_shift(twice / ((1u64 << ls) as f64 * qy.scale as f64));
-                let act = act_range(*fused, &qy);
-                let mut body = Vec::new();
-                body.extend(tid(&inputs[0])?.to_le_bytes());
-                body.extend(tid(&inputs[1])?.to_le_bytes());
-                body.extend(tid(output)?.to_le_bytes());
-                body.extend([ls, act[0] as u8, act[1] as u8]);
-                for (mm, ss) in [ma, mb, mo] {
-                    body.extend(mm.to_le_bytes());
-                    body.extend(ss.to_le_bytes());
-                }
-                w.op(5, body);
+                w.op(&Op::Add {
+                    inputs: [tid(&inputs[0])?, tid(&inputs[1])?],
+                    output: tid(output)?,
+                    left_shift: ls,
+                    act: act_range(*fused, &qy),
+                    mult: [[ma.0, ma.1], [mb.0, mb.1], [mo.0, mo.1]],
+                })
+                .map_err(encode_error)?;
             }
             QOp::Lut {
                 kind,
@@ -423,12 +397,13 @@ pub fn export(
                 ..
             } => {
                 let table = lut(|x| kind.eval(x), &q(qg.root(input))?, &q(output)?);
-                let off = w.data_aligned(&table, 4);
-                let mut body = Vec::new();
-                body.extend(tid(input)?.to_le_bytes());
-                body.extend(tid(output)?.to_le_bytes());
-                body.extend(off.to_le_bytes());
-                w.op(7, body);
+                let table = w.constants(&table, 4);
+                w.op(&Op::Lut {
+                    input: tid(input)?,
+                    output: tid(output)?,
+                    table,
+                })
+                .map_err(encode_error)?;
             }
             QOp::Clamp {
                 input,
@@ -446,23 +421,24 @@ pub fn export(
                     &q(qg.root(input))?,
                     &q(output)?,
                 );
-                let off = w.data_aligned(&table, 4);
-                let mut body = Vec::new();
-                body.extend(tid(input)?.to_le_bytes());
-                body.extend(tid(output)?.to_le_bytes());
-                body.extend(off.to_le_bytes());
-                w.op(7, body);
+                let table = w.constants(&table, 4);
+                w.op(&Op::Lut {
+                    input: tid(input)?,
+                    output: tid(output)?,
+                    table,
+                })
+                .map_err(encode_error)?;
             }
             QOp::GlobalAveragePool { input, output, .. } => {
                 let (qx, qy) = (q(qg.root(input))?, q(output)?);
                 let [_, h, wd] = dims(input)?;
                 let (mm, ss) = mult_shift(qx.scale as f64 / ((h * wd) as f64 * qy.scale as f64));
-                let mut body = Vec::new();
-                body.extend(tid(input)?.to_le_bytes());
-                body.extend(tid(output)?.to_le_bytes());
-                body.extend(mm.to_le_bytes());
-                body.extend(ss.to_le_bytes());
-                w.op(4, body);
+                w.op(&Op::GlobalAvgPool {
+                    input: tid(input)?,
+                    output: tid(output)?,
+                    mult: [mm, ss],
+                })
+                .map_err(encode_error)?;
             }
             QOp::PassThrough {
                 nodes,
@@ -475,10 +451,8 @@ pub fn export(
                     .iter()
                     .find(|n| node_label(n) == nodes[0])
                     .ok_or_else(|| ConvertError::Graph(format!("node `{}` vanished", nodes[0])))?;
-                let mut body = Vec::new();
-                body.extend(tid(input)?.to_le_bytes());
-                body.extend(tid(output)?.to_le_bytes());
-                match kind.as_str() {
+                let (input, output) = (tid(input)?, tid(output)?);
+                let op = match kind.as_str() {
                     "Pad" => {
                         let mode = match attr::string(n, "mode").as_deref() {
                             Some("reflect") => 1u8,
@@ -503,71 +477,57 @@ pub fn export(
                                 )))
                             }
                         };
-                        body.push(mode);
-                        body.extend(p);
-                        w.op(2, body);
+                        Op::Pad {
+                            input,
+                            output,
+                            mode,
+                            pad: p,
+                        }
                     }
                     "MaxPool" => {
                         let geom = ConvGeom::of(n, None)
                             .map_err(|e| refuse(format!("MaxPool `{}`: {e}", nodes[0])))?;
                         let (k, st, p) = (geom.kernel, geom.strides, geom.pads);
-                        body.extend(geometry_u8([k[0], k[1]], &nodes[0], "kernel")?);
-                        body.extend(geometry_u8([st[0], st[1]], &nodes[0], "strides")?);
-                        body.extend(geometry_u8([p[0], p[1], p[2], p[3]], &nodes[0], "pads")?);
-                        w.op(3, body);
+                        Op::MaxPool {
+                            input,
+                            output,
+                            k: geometry_u8([k[0], k[1]], &nodes[0], "kernel")?,
+                            s: geometry_u8([st[0], st[1]], &nodes[0], "strides")?,
+                            pad: geometry_u8([p[0], p[1], p[2], p[3]], &nodes[0], "pads")?,
+                        }
                     }
-                    _ => w.op(8, body),
-                }
+                    _ => Op::Alias { input, output },
+                };
+                w.op(&op).map_err(encode_error)?;
             }
         }
     }
-    // Assemble: header, tensors, ops, data (16-byte aligned).
-    let t_off = HEADER_LEN;
-    let o_off = t_off + w.tensors.len();
-    let mut d_off = o_off + w.ops.len();
-    let pad = (16 - d_off % 16) % 16;
-    d_off += pad;
     let scratch = scratch.div_ceil(4) * 4;
     let arena = peak + scratch;
     let (qi, qo) = (q(&qg.input)?, q(&qg.output)?);
-    let mut body = Vec::new();
-    body.extend(&w.tensors);
-    body.extend(&w.ops);
-    body.extend(std::iter::repeat_n(0u8, pad));
-    body.extend(&w.data);
-    let total = HEADER_LEN + body.len();
-    let mut h = Vec::with_capacity(HEADER_LEN);
-    h.extend(MAGIC);
-    h.extend(VERSION.to_le_bytes());
-    h.extend((HEADER_LEN as u16).to_le_bytes());
-    h.extend((total as u32).to_le_bytes());
-    h.extend(crc32(&body).to_le_bytes());
-    h.extend((arena as u32).to_le_bytes());
-    h.extend(w.n_tensors.to_le_bytes());
-    h.extend(w.n_ops.to_le_bytes());
-    h.extend((t_off as u32).to_le_bytes());
-    h.extend((o_off as u32).to_le_bytes());
-    h.extend((d_off as u32).to_le_bytes());
-    h.extend((w.data.len() as u32).to_le_bytes());
-    h.extend(0u16.to_le_bytes());
-    h.extend(tid(&qg.output)?.to_le_bytes());
-    h.extend(qi.scale.to_le_bytes());
-    h.extend((qi.zero_point as i32).to_le_bytes());
-    h.extend(qo.scale.to_le_bytes());
-    h.extend((qo.zero_point as i32).to_le_bytes());
-    h.extend((scratch as u32).to_le_bytes());
-    debug_assert_eq!(h.len(), HEADER_LEN);
-    h.extend(body);
+    let n_ops = w.op_count() as usize;
+    let blob = w
+        .finish(&Interface {
+            input: tid(&qg.input)?,
+            output: tid(&qg.output)?,
+            input_scale: qi.scale,
+            input_zero_point: qi.zero_point as i32,
+            output_scale: qo.scale,
+            output_zero_point: qo.zero_point as i32,
+            arena_size: arena,
+            scratch_len: scratch,
+        })
+        .map_err(encode_error)?;
     let info = NqmInfo {
-        size: h.len(),
+        size: blob.len(),
         arena_size: arena,
         activation_peak: peak,
         lower_bound: lower,
         scratch,
-        ops: w.n_ops as usize,
+        ops: n_ops,
         weight_bytes,
     };
-    Ok((h, info))
+    Ok((blob, info))
 }
 
 /// Conv weights `[O][I][KH][KW]` (ONNX) in the engine's order: `[O][KH][KW][I]`

@@ -6,6 +6,7 @@
 const MAX_ARENA: usize = 1 << 20;
 
 fn load_and_run(blob: &[u8]) {
+    use nyquist_firmware::Run;
     let Ok(m) = nyquist_firmware::Model::from_bytes(blob) else {
         return;
     };

@@ -12,10 +12,10 @@
 //! arithmetic as [`requantize`], DESIGN.md "int8 arithmetic").
 
 use crate::arith::requantize;
-use crate::blob::Tensor;
 use crate::kernels::{
     copy, depthwise_pixel, dot, dot_2xn, mac_row, requantize_row, DwTaps, RowQuant, ACC_ROW,
 };
+use nyquist_nqm::Tensor;
 
 /// Per-output-channel constants of a conv / FC layer, read in place.
 pub(super) struct Quant<'a> {

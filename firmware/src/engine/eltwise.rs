@@ -45,7 +45,7 @@ impl AddParams {
 }
 
 /// `y = clamp(z_y + MBQM(MBQM(a') + MBQM(b')))`. Each input's rescale depends on
-/// its int8 code alone, so with [`crate::blob::ADD_SCRATCH`] bytes of scratch
+/// its int8 code alone, so with [`nyquist_nqm::ADD_SCRATCH`] bytes of scratch
 /// both are tabulated once (512 evaluations instead of two per element); with
 /// less the same function runs per element.
 pub(super) fn add(a: &[i8], b: &[i8], y: &mut [i8], p: &AddParams, scratch: &mut [i8]) {
@@ -124,7 +124,7 @@ mod tests {
         let a: Vec<i8> = (0..65536).map(|i| (i % 256) as u8 as i8).collect();
         let b: Vec<i8> = (0..65536).map(|i| (i / 256) as u8 as i8).collect();
         let (mut y1, mut y2) = (vec![0i8; a.len()], vec![0i8; a.len()]);
-        let mut scratch = vec![0i8; crate::blob::ADD_SCRATCH];
+        let mut scratch = vec![0i8; nyquist_nqm::ADD_SCRATCH];
         add(&a, &b, &mut y1, &p, &mut scratch);
         add(&a, &b, &mut y2, &p, &mut []);
         assert_eq!(y1, y2);

@@ -6,7 +6,7 @@
 
 use core::ops::Range;
 
-use crate::blob::{Consts, Error, Model, Op, OpKind};
+use nyquist_nqm::{Consts, Error, Model, Op, OpKind};
 
 /// Progress events for instrumentation (per-layer cycle or instruction counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,19 +15,6 @@ pub enum Event {
     Start(u16, OpKind),
     /// Op `index` finished.
     End(u16, OpKind),
-}
-
-fn kind_of(op: &Op) -> OpKind {
-    match op {
-        Op::Conv { .. } => OpKind::Conv,
-        Op::Pad { .. } => OpKind::Pad,
-        Op::MaxPool { .. } => OpKind::MaxPool,
-        Op::GlobalAvgPool { .. } => OpKind::GlobalAvgPool,
-        Op::Add { .. } => OpKind::Add,
-        Op::FullyConnected { .. } => OpKind::FullyConnected,
-        Op::Lut { .. } => OpKind::Lut,
-        Op::Alias { .. } => OpKind::Alias,
-    }
 }
 
 /// `(input, output)` views of disjoint arena ranges (checked at load).
@@ -68,24 +55,36 @@ mod pool;
 use conv::{Geom, Quant};
 use eltwise::AddParams;
 
-impl<'m> Model<'m> {
-    fn quant(&self, c: &Consts) -> Quant<'m> {
-        Quant::new(
-            bytemuck::cast_slice(self.data(&c.weights)),
-            self.data(&c.bias),
-            self.data(&c.mult),
-            self.data(&c.shift),
-        )
-    }
-
+/// Running a validated [`Model`]: the engine's side of the `.nqm` format
+/// (the format itself, and its validation, are `nyquist-nqm`'s).
+pub trait Run {
     /// Run on `input` (int8, the input tensor's HWC layout, as every op), writing the output
     /// tensor to `output`. `arena` needs [`Model::arena_size`] bytes.
-    pub fn run(&self, arena: &mut [i8], input: &[i8], output: &mut [i8]) -> Result<(), Error> {
+    fn run(&self, arena: &mut [i8], input: &[i8], output: &mut [i8]) -> Result<(), Error> {
         self.run_with(arena, input, output, |_| {})
     }
 
-    /// [`Model::run`], calling `hook` before and after every op.
-    pub fn run_with(
+    /// [`Run::run`], calling `hook` before and after every op.
+    fn run_with(
+        &self,
+        arena: &mut [i8],
+        input: &[i8],
+        output: &mut [i8],
+        hook: impl FnMut(Event),
+    ) -> Result<(), Error>;
+}
+
+fn quant<'m>(m: &Model<'m>, c: &Consts) -> Quant<'m> {
+    Quant::new(
+        bytemuck::cast_slice(m.data(&c.weights)),
+        m.data(&c.bias),
+        m.data(&c.mult),
+        m.data(&c.shift),
+    )
+}
+
+impl Run for Model<'_> {
+    fn run_with(
         &self,
         arena: &mut [i8],
         input: &[i8],
@@ -117,119 +116,119 @@ impl<'m> Model<'m> {
             .copy_from_slice(input);
         for (i, op) in self.ops().enumerate() {
             let op = op?;
-            let (i, kind) = (i as u16, kind_of(&op));
+            let (i, kind) = (i as u16, op.kind());
             hook(Event::Start(i, kind));
-            self.exec(&op, acts, scratch).ok_or(Error::BadOp(i))?;
+            exec(self, &op, acts, scratch).ok_or(Error::BadOp(i))?;
             hook(Event::End(i, kind));
         }
         output.copy_from_slice(acts.get(self.output.range()).ok_or(Error::OutOfBounds)?);
         Ok(())
     }
+}
 
-    fn exec(&self, op: &Op, acts: &mut [i8], scratch: &mut [i8]) -> Option<()> {
-        let t = |k: u16| self.tensor(k).ok();
-        match op {
-            Op::Conv {
-                input,
-                output,
-                groups,
-                k,
-                s,
-                pad,
-                act,
-                consts,
-            } => {
-                let (x, y) = (t(*input)?, t(*output)?);
-                let (xin, yout) = io(acts, x.range(), y.range())?;
-                let q = self.quant(consts);
-                let g = Geom {
-                    groups: *groups as usize,
-                    k: [k[0] as usize, k[1] as usize],
-                    s: [s[0] as usize, s[1] as usize],
-                    pad: [pad[0] as usize, pad[1] as usize],
-                    act: *act,
-                };
-                if *groups == x.c && y.c == x.c {
-                    conv::depthwise(&x, &y, xin, yout, &q, &g)
-                } else {
-                    conv::conv(&x, &y, xin, yout, &q, &g, scratch)
-                }
+fn exec(m: &Model<'_>, op: &Op, acts: &mut [i8], scratch: &mut [i8]) -> Option<()> {
+    let t = |k: u16| m.tensor(k).ok();
+    match op {
+        Op::Conv {
+            input,
+            output,
+            groups,
+            k,
+            s,
+            pad,
+            act,
+            consts,
+        } => {
+            let (x, y) = (t(*input)?, t(*output)?);
+            let (xin, yout) = io(acts, x.range(), y.range())?;
+            let q = quant(m, consts);
+            let g = Geom {
+                groups: *groups as usize,
+                k: [k[0] as usize, k[1] as usize],
+                s: [s[0] as usize, s[1] as usize],
+                pad: [pad[0] as usize, pad[1] as usize],
+                act: *act,
+            };
+            if *groups == x.c && y.c == x.c {
+                conv::depthwise(&x, &y, xin, yout, &q, &g)
+            } else {
+                conv::conv(&x, &y, xin, yout, &q, &g, scratch)
             }
-            Op::FullyConnected {
-                input,
-                output,
-                act,
-                consts,
-            } => {
-                let (x, y) = (t(*input)?, t(*output)?);
-                let (xin, yout) = io(acts, x.range(), y.range())?;
-                conv::fully_connected(xin, yout, &self.quant(consts), y.zero_point as i32, *act)
-            }
-            Op::Pad {
-                input,
-                output,
-                mode,
-                pad,
-            } => {
-                let (x, y) = (t(*input)?, t(*output)?);
-                let (xin, yout) = io(acts, x.range(), y.range())?;
-                pool::pad(&x, &y, xin, yout, *mode, *pad)
-            }
-            Op::MaxPool {
-                input,
-                output,
-                k,
-                s,
-                pad,
-            } => {
-                let (x, y) = (t(*input)?, t(*output)?);
-                let (xin, yout) = io(acts, x.range(), y.range())?;
-                pool::max_pool(&x, &y, xin, yout, *k, *s, *pad)
-            }
-            Op::GlobalAvgPool {
-                input,
-                output,
-                mult,
-            } => {
-                let (x, y) = (t(*input)?, t(*output)?);
-                let (xin, yout) = io(acts, x.range(), y.range())?;
-                pool::global_avg_pool(&x, &y, xin, yout, *mult)
-            }
-            Op::Add {
-                inputs,
-                output,
-                left_shift,
-                act,
-                mult,
-            } => {
-                let (a, b, y) = (t(inputs[0])?, t(inputs[1])?, t(*output)?);
-                let (xa, xb, yout) = io2(acts, a.range(), b.range(), y.range())?;
-                let p = AddParams {
-                    zero_points: [a.zero_point as i32, b.zero_point as i32],
-                    left_shift: *left_shift,
-                    mult: *mult,
-                    out_zp: y.zero_point as i32,
-                    act: *act,
-                };
-                eltwise::add(xa, xb, yout, &p, scratch);
-                Some(())
-            }
-            Op::Lut {
-                input,
-                output,
-                table,
-            } => {
-                let (x, y) = (t(*input)?, t(*output)?);
-                let lut: &[i8; 256] = bytemuck::cast_slice(self.data(table)).try_into().ok()?;
-                if x.offset == y.offset {
-                    eltwise::lut_in_place(acts.get_mut(y.range())?, lut);
-                } else {
-                    let (xin, yout) = io(acts, x.range(), y.range())?;
-                    eltwise::lut(xin, yout, lut);
-                }
-                Some(())
-            }
-            Op::Alias { .. } => Some(()),
         }
+        Op::FullyConnected {
+            input,
+            output,
+            act,
+            consts,
+        } => {
+            let (x, y) = (t(*input)?, t(*output)?);
+            let (xin, yout) = io(acts, x.range(), y.range())?;
+            conv::fully_connected(xin, yout, &quant(m, consts), y.zero_point as i32, *act)
+        }
+        Op::Pad {
+            input,
+            output,
+            mode,
+            pad,
+        } => {
+            let (x, y) = (t(*input)?, t(*output)?);
+            let (xin, yout) = io(acts, x.range(), y.range())?;
+            pool::pad(&x, &y, xin, yout, *mode, *pad)
+        }
+        Op::MaxPool {
+            input,
+            output,
+            k,
+            s,
+            pad,
+        } => {
+            let (x, y) = (t(*input)?, t(*output)?);
+            let (xin, yout) = io(acts, x.range(), y.range())?;
+            pool::max_pool(&x, &y, xin, yout, *k, *s, *pad)
+        }
+        Op::GlobalAvgPool {
+            input,
+            output,
+            mult,
+        } => {
+            let (x, y) = (t(*input)?, t(*output)?);
+            let (xin, yout) = io(acts, x.range(), y.range())?;
+            pool::global_avg_pool(&x, &y, xin, yout, *mult)
+        }
+        Op::Add {
+            inputs,
+            output,
+            left_shift,
+            act,
+            mult,
+        } => {
+            let (a, b, y) = (t(inputs[0])?, t(inputs[1])?, t(*output)?);
+            let (xa, xb, yout) = io2(acts, a.range(), b.range(), y.range())?;
+            let p = AddParams {
+                zero_points: [a.zero_point as i32, b.zero_point as i32],
+                left_shift: *left_shift,
+                mult: *mult,
+                out_zp: y.zero_point as i32,
+                act: *act,
+            };
+            eltwise::add(xa, xb, yout, &p, scratch);
+            Some(())
+        }
+        Op::Lut {
+            input,
+            output,
+            table,
+        } => {
+            let (x, y) = (t(*input)?, t(*output)?);
+            let lut: &[i8; 256] = bytemuck::cast_slice(m.data(table)).try_into().ok()?;
+            if x.offset == y.offset {
+                eltwise::lut_in_place(acts.get_mut(y.range())?, lut);
+            } else {
+                let (xin, yout) = io(acts, x.range(), y.range())?;
+                eltwise::lut(xin, yout, lut);
+            }
+            Some(())
+        }
+        Op::Alias { .. } => Some(()),
     }
 }

@@ -2,8 +2,8 @@
 //! pool) and the global average pool.
 
 use crate::arith::requantize;
-use crate::blob::Tensor;
 use crate::kernels::copy;
+use nyquist_nqm::Tensor;
 
 /// Pad with the zero point (`mode` 0), by reflection (1) or the edge (2): one
 /// contiguous channel run per output pixel.

@@ -12,7 +12,7 @@ use nyquist_firmware::kernels::{
     copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, DwTaps,
     RowQuant, ACC_ROW, KERNEL,
 };
-use nyquist_firmware::{Event, Model};
+use nyquist_firmware::{Event, Model, Run};
 
 macro_rules! data {
     ($file:literal) => {
@@ -22,12 +22,10 @@ macro_rules! data {
 
 const MODEL_BYTES: &[u8] = data!("model.nqm");
 /// Arena bytes the embedded model needs (read from its header at compile time).
-pub const ARENA: usize = u32::from_le_bytes([
-    MODEL_BYTES[16],
-    MODEL_BYTES[17],
-    MODEL_BYTES[18],
-    MODEL_BYTES[19],
-]) as usize;
+pub const ARENA: usize = match nyquist_firmware::nqm::arena_size(MODEL_BYTES) {
+    Some(n) => n,
+    None => panic!("model.nqm is not an .nqm blob"),
+};
 /// The model blob, in its own section so boards can place it (QEMU AN547: BRAM).
 #[link_section = ".model"]
 pub static MODEL: [u8; MODEL_BYTES.len()] = *data!("model.nqm");
@@ -250,7 +248,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     let mut correct = 0usize;
     let mut total: u64 = 0;
     for k in 0..images {
-        let input = nyquist_firmware::blob::as_i8(&INPUTS[k * n..(k + 1) * n]);
+        let input = nyquist_firmware::nqm::as_i8(&INPUTS[k * n..(k + 1) * n]);
         let mut last = p.now();
         let t0 = last;
         let r = model.run_with(arena, input, &mut out[..outs], |e| {
@@ -341,7 +339,7 @@ pub fn classify(
     let outs = model.output.len().min(16);
     model.run(
         arena,
-        nyquist_firmware::blob::as_i8(input),
+        nyquist_firmware::nqm::as_i8(input),
         &mut out[..outs],
     )?;
     Ok(argmax(&out[..outs]))
