@@ -315,7 +315,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     if args.quantize.is_some() && !args.inspect {
-        return crate::cli_quant::run(&args, &model, conv, &out);
+        let eval_inputs = args
+            .eval
+            .is_some()
+            .then(|| opts.extra_samples.as_ref().map(|s| s.inputs.as_slice()))
+            .flatten();
+        return crate::cli_quant::run(&args, &model, conv, &out, eval_inputs);
     }
     let md = conv.report.to_markdown();
     if args.inspect {

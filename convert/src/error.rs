@@ -42,9 +42,16 @@ pub enum ConvertError {
     /// The graph as a whole is inconsistent.
     #[error("graph: {0}")]
     Graph(String),
-    /// tract refused or failed to run a model.
+    /// tract refused or failed (shape inference on an ONNX graph).
     #[error("tract: {0}")]
     Tract(String),
+    /// The runtime could not load or run a model, or read an image (its
+    /// error, with its own source chain, is kept as this one's source).
+    #[error(transparent)]
+    Runtime(#[from] nyquist_runtime::RuntimeError),
+    /// A corruption could not be applied.
+    #[error(transparent)]
+    Corrupt(#[from] nyquist_corrupt::CorruptError),
     /// An output could not be written.
     #[error("{}: {what}", path.display())]
     Output {

@@ -24,6 +24,7 @@ pub mod blur;
 pub mod cost;
 pub mod error;
 pub mod gate;
+pub mod int8;
 pub mod kernel;
 pub mod nqm;
 pub mod onnx;

@@ -71,10 +71,6 @@ pub fn gaussian(rng: &mut impl Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
-fn engine_err(e: nyquist_runtime::RuntimeError) -> ConvertError {
-    ConvertError::Tract(e.to_string())
-}
-
 /// Run `proto` on every sample and return the named tensors (graph outputs are
 /// added for them), per sample.
 pub fn capture(
@@ -101,8 +97,10 @@ pub fn capture(
         Path::new("<model under verification>"),
         input_shape,
     )
-    .map_err(engine_err)?;
-    let runs = engine.run_many(&samples.inputs).map_err(engine_err)?;
+    .map_err(ConvertError::from)?;
+    let runs = engine
+        .run_many(&samples.inputs)
+        .map_err(ConvertError::from)?;
     let mut out: HashMap<String, Vec<Output>> = HashMap::new();
     for run in runs {
         for (name, t) in order.iter().zip(run) {
@@ -257,11 +255,11 @@ pub fn check_rewrite(
         Path::new(&format!("<region of {}>", rw.blur)),
         x_shape,
     )
-    .map_err(engine_err)?;
+    .map_err(ConvertError::from)?;
     let inputs: Vec<Vec<f32>> = xs.iter().map(|x| x.data.clone()).collect();
     let got: Vec<Output> = engine
         .run_many(&inputs)
-        .map_err(engine_err)?
+        .map_err(ConvertError::from)?
         .into_iter()
         .map(|mut v| v.remove(0))
         .collect();

@@ -583,3 +583,112 @@ fn per_layer_error_table_ranks_tensors_and_matches_quantization_noise() {
         input.sqnr_db
     );
 }
+
+/// The int8 branch as a library call, without the CLI: quantize the bundled
+/// model, gate it on a few eval images, encode the `.nqm` blob; every
+/// artifact comes back in memory and the blob loads in the engine.
+#[test]
+fn int8_branch_runs_as_a_library_call() {
+    use nyquist_convert::gate::GateOptions;
+    use nyquist_convert::int8::{self, Int8Inputs, Int8Options};
+    use nyquist_convert::{pipeline, BlurMode, Options};
+    use nyquist_corrupt::Corruption;
+    use nyquist_runtime::eval::EvalOptions;
+    use nyquist_runtime::{dataset, preprocess, ModelInfo, Preprocess};
+
+    let path = root().join("models/fmnist/resnet18r-blurafterconv.onnx");
+    let model = nyquist_convert::onnx::io::load_model(&path).unwrap();
+    let bytes = model.inlined_bytes().unwrap();
+    let info = ModelInfo::from_onnx_bytes(&bytes, &path).unwrap();
+    let pre = Preprocess::from_info(&info).unwrap();
+    let conv = pipeline::convert(
+        &model,
+        &Options {
+            mode: BlurMode::Off,
+            random_samples: 2,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let calib: Vec<Vec<f32>> = dataset::list_images_recursive(&root().join("models/fmnist/calib"))
+        .unwrap()
+        .iter()
+        .take(40)
+        .map(|f| pre.tensor(&preprocess::open_image(f).unwrap()))
+        .collect();
+    let data = dataset::open(
+        &root().join("models/fmnist/eval"),
+        "t10k",
+        info.labels().unwrap().as_deref(),
+    )
+    .unwrap();
+    let gate = GateOptions {
+        eval: EvalOptions {
+            corruptions: vec![Corruption::GaussianNoise],
+            severities: vec![3],
+            limit: Some(40),
+            ..EvalOptions::default()
+        },
+        mce_tolerance: 100.0,
+        acc_tolerance: 100.0,
+        consistency_tolerance: 100.0,
+        consistency_images: 0,
+        disabled: false,
+    };
+    let original_model = model.inlined().unwrap();
+    let inputs = Int8Inputs {
+        original: &bytes,
+        original_model: &original_model,
+        conversion: &conv,
+        base_dir: model.base_dir(),
+        calib: &calib,
+        preprocess: &pre,
+        eval: Some(&data),
+        nqm_check: &calib,
+        names: ["a.onnx", "b.onnx", "c.onnx"],
+    };
+    let opts = Int8Options {
+        quant: QuantOptions::default(),
+        gate: Some(gate),
+        repair: false,
+        nqm: true,
+    };
+    let mut lines = Vec::new();
+    let out = int8::run(&inputs, &opts, |l| lines.push(l.to_string())).unwrap();
+    assert!(lines.is_empty(), "no repair, no progress lines: {lines:?}");
+    let verdict = out.section.verdict.as_ref().unwrap();
+    assert!(verdict.passed, "{}", verdict.line);
+    let roles: Vec<&str> = out
+        .section
+        .figures
+        .iter()
+        .map(|f| f.role.as_str())
+        .collect();
+    assert_eq!(roles, ["original", "converted", "int8"]);
+    let files: Vec<&str> = out
+        .section
+        .figures
+        .iter()
+        .map(|f| f.file.as_str())
+        .collect();
+    assert_eq!(files, ["a.onnx", "b.onnx", "c.onnx"]);
+    let blob = out.nqm.as_ref().unwrap();
+    let m = nyquist_nqm::Model::from_bytes(blob).unwrap();
+    assert_eq!(m.input.len(), 32 * 32);
+    let (_, check) = out.section.nqm.as_ref().unwrap();
+    assert_eq!(check.samples, 40);
+    assert!(check.top1_agreement >= 0.99, "{check:?}");
+    assert_eq!(out.refusal(), None);
+
+    // Without evaluation images the gate cannot run: refused by name.
+    let err = int8::run(
+        &Int8Inputs {
+            eval: None,
+            ..inputs
+        },
+        &opts,
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--eval"), "{err}");
+}

@@ -603,7 +603,7 @@ pub fn verify(
         shape,
         nyquist_runtime::engine::Int8Mode::Simulate,
     )
-    .map_err(|e| ConvertError::Tract(e.to_string()))?;
+    .map_err(ConvertError::from)?;
     let (si, zi, so, zo) = (
         m.input_scale,
         m.input_zero_point,
@@ -629,9 +629,7 @@ pub fn verify(
             let mut out = vec![0i8; m.output.len()];
             m.run(&mut arena, &xq, &mut out)
                 .map_err(|e| ConvertError::Usage(format!("firmware engine: {e}")))?;
-            let f = engine
-                .run(x)
-                .map_err(|e| ConvertError::Tract(e.to_string()))?;
+            let f = engine.run(x).map_err(ConvertError::from)?;
             let codes: Vec<i32> = f[0]
                 .data
                 .iter()

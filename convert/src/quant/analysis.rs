@@ -136,14 +136,14 @@ fn capture(
         shape,
         Int8Mode::Simulate,
     )
-    .map_err(|e| ConvertError::Tract(e.to_string()))?;
+    .map_err(ConvertError::from)?;
     let outs: Vec<Vec<Vec<f32>>> = inputs
         .par_iter()
         .map(|x| {
             engine
                 .run(x)
                 .map(|o| o.into_iter().skip(first).map(|t| t.data).collect())
-                .map_err(|e| ConvertError::Tract(e.to_string()))
+                .map_err(ConvertError::from)
         })
         .collect::<Result<_, _>>()?;
     Ok((0..tensors.len())

@@ -280,7 +280,7 @@ pub fn observe(
         }
     }
     let engine = Engine::from_onnx_bytes(&p.encode_to_vec(), Path::new("<calibration>"), shape)
-        .map_err(|e| ConvertError::Tract(e.to_string()))?;
+        .map_err(ConvertError::from)?;
     let bar = if progress {
         indicatif::ProgressBar::new(2 * inputs.len() as u64)
     } else {
@@ -293,9 +293,7 @@ pub fn observe(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let run = |x: &Vec<f32>| -> Result<Vec<nyquist_runtime::engine::Output>, ConvertError> {
-        let r = engine
-            .run(x)
-            .map_err(|e| ConvertError::Tract(e.to_string()));
+        let r = engine.run(x).map_err(ConvertError::from);
         bar.inc(1);
         r
     };
