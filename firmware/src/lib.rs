@@ -22,7 +22,6 @@
 extern crate std;
 
 pub mod arith;
-pub mod camera;
 pub mod engine;
 pub mod kernels;
 pub mod layout;

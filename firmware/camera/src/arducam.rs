@@ -11,8 +11,8 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::i2c::I2c;
 use embedded_hal::spi::{Operation, SpiDevice};
 
-use super::preprocess::{Downsampler, InputSpec};
-use super::FrameSource;
+use crate::preprocess::{Downsampler, InputSpec};
+use crate::FrameSource;
 
 /// OV2640 I²C address.
 pub const SENSOR_ADDR: u8 = 0x30;

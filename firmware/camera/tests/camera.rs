@@ -5,11 +5,11 @@
 use embedded_hal_mock::eh1::delay::NoopDelay;
 use embedded_hal_mock::eh1::i2c::{Mock as I2c, Transaction as I2cT};
 use embedded_hal_mock::eh1::spi::{Mock as Spi, Transaction as SpiT};
-use nyquist_firmware::camera::arducam::{
+use nyquist_camera::arducam::{
     ArduCamSource, FrameBuffers, OV2640_QVGA_RGB565, SENSOR_ADDR,
 };
-use nyquist_firmware::camera::preprocess::{luma565, Downsampler};
-use nyquist_firmware::camera::{ArduCam, CamError, FrameSource, InputSpec};
+use nyquist_camera::preprocess::{luma565, Downsampler};
+use nyquist_camera::{ArduCam, CamError, FrameSource, InputSpec};
 
 fn w(bytes: &[u8]) -> Vec<SpiT<u8>> {
     vec![
