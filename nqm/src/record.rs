@@ -103,6 +103,21 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// Short name, as logs and tables print it: `conv`, `pad`, `maxpool`,
+    /// `gap`, `add`, `fc`, `lut`, `alias`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpKind::Conv => "conv",
+            OpKind::Pad => "pad",
+            OpKind::MaxPool => "maxpool",
+            OpKind::GlobalAvgPool => "gap",
+            OpKind::Add => "add",
+            OpKind::FullyConnected => "fc",
+            OpKind::Lut => "lut",
+            OpKind::Alias => "alias",
+        }
+    }
+
     /// From the record byte.
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {

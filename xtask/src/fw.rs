@@ -297,26 +297,26 @@ pub fn fw(args: &[String]) -> Result<()> {
     }
 }
 
-/// The demo passed: exit 0, every prediction equal to the host engine's.
+/// The demo passed: exit 0, the kernel self-test clean, every prediction
+/// equal to the host engine's (read from the board's records, `fw_log`).
 pub fn check(b: &Board, code: i32, lines: &[String]) -> Result<()> {
-    let images: Vec<&String> = lines.iter().filter(|l| l.contains("predicted")).collect();
-    let differ = images.iter().filter(|l| {
-        let n: Vec<&str> = l.split_whitespace().collect();
-        let at = |k: &str| n.iter().position(|w| *w == k).and_then(|i| n.get(i + 1));
-        at("predicted") != at("host")
-    });
-    let differ = differ.count();
-    if code != 0 || images.is_empty() || differ > 0 {
+    let recs = crate::fw_log::records(lines);
+    let mut images = 0usize;
+    let mut differ = 0usize;
+    for r in crate::fw_log::of_kind(&recs, "image") {
+        images += 1;
+        differ += usize::from(r.num("predicted")? != r.num("host")?);
+    }
+    let mismatches = crate::fw_log::one(&recs, "selftest")?.num("mismatches")?;
+    if code != 0 || images == 0 || differ > 0 || mismatches > 0 {
         bail!(
-            "{}: exit code {code}, {} images, {differ} predictions differ from the host engine",
-            b.name,
-            images.len()
+            "{}: exit code {code}, kernel self-test {mismatches} mismatches, {images} images, {differ} predictions differ from the host engine",
+            b.name
         );
     }
     println!(
-        "{}: {} images classified, all equal to the host engine's predictions",
-        b.name,
-        images.len()
+        "{}: {images} images classified, all equal to the host engine's predictions",
+        b.name
     );
     Ok(())
 }

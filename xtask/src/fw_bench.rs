@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use nyquist_firmware::{Model, Op};
 
 use crate::fw::{build, check, run_qemu, Board};
+use crate::fw_log::{of_kind, one, records, Record};
 
 /// MACs of each op of a blob (conv / FC only; others 0).
 pub fn macs(blob: &[u8]) -> Result<Vec<(String, u64)>> {
@@ -39,38 +40,27 @@ pub fn macs(blob: &[u8]) -> Result<Vec<(String, u64)>> {
                     );
                     ("fc".into(), (x.len() * y.len()) as u64)
                 }
-                other => (
-                    format!("{other:?}")
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("?")
-                        .to_lowercase(),
-                    0,
-                ),
+                other => (other.kind().name().to_string(), 0),
             })
         })
         .collect()
 }
 
-fn counts(lines: &[String]) -> Vec<u64> {
-    lines
-        .iter()
-        .filter(|l| l.contains("layer ") && l.contains(" per image"))
-        .filter_map(|l| {
-            l.split(": ")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
+/// Per-layer counts of one run, in op order; each layer's op as the board
+/// names it must be the blob's op at that index.
+fn counts(recs: &[Record], ops: &[(String, u64)]) -> Result<Vec<u64>> {
+    of_kind(recs, "layer")
+        .zip(ops)
+        .map(|(r, (name, _))| {
+            let op = r.text("op").unwrap_or("?");
+            anyhow::ensure!(
+                name.starts_with(op),
+                "layer {}: the board ran `{op}`, the blob has `{name}`",
+                r.num("i")?
+            );
+            r.num("per_image")
         })
         .collect()
-}
-
-fn field(lines: &[String], key: &str) -> Option<u64> {
-    let l = lines.iter().find(|l| l.contains(key))?;
-    let after = l.split(key).nth(1)?;
-    after.split_whitespace().next()?.parse().ok()
 }
 
 /// Sizes of the loaded ELF sections, by name.
@@ -108,8 +98,9 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
         let elf = build(b, v, data)?;
         let (code, log) = run_qemu(b, &elf)?;
         check(b, code, &log)?;
-        logs.push(counts(&log));
-        elfs.push((elf, log));
+        let recs = records(&log);
+        logs.push(counts(&recs, &ops)?);
+        elfs.push((elf, recs));
     }
     let names: Vec<&str> = b.variants.iter().map(|v| v.name).collect();
     let best = names.len() - 1;
@@ -152,8 +143,8 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
     }
     let totals: Vec<u64> = elfs
         .iter()
-        .map(|(_, l)| field(l, "total: ").unwrap_or(0))
-        .collect();
+        .map(|(_, r)| one(r, "total")?.num("per_image"))
+        .collect::<Result<_>>()?;
     let bold = |v: &[u64]| {
         v.iter()
             .map(|x| format!("**{x}**"))
@@ -172,7 +163,8 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
         totals[best] as f64 / conv_macs.max(1) as f64,
         totals[0] as f64 / totals[best].max(1) as f64
     );
-    let (elf, log) = &elfs[best];
+    let (elf, recs) = &elfs[best];
+    let ram = one(recs, "ram")?;
     let secs = section_sizes(elf)?;
     let get = |n: &str| {
         secs.iter()
@@ -190,8 +182,8 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
     println!(
         "ram ({}): arena {} B, stack high-water {} B (painted), static data {} B (.data + .bss, arena included)",
         names[best],
-        field(log, "arena ").unwrap_or(0),
-        field(log, "stack high-water ").unwrap_or(0),
+        ram.num("arena")?,
+        ram.num("stack_high_water")?,
         get(".data") + get(".bss") + get(".uninit")
     );
     // The converter's figures for the same blob (`quantization.nqm` of its report).

@@ -39,7 +39,8 @@ impl InputSpec {
         let mut t = [0i8; 256];
         for (p, v) in t.iter_mut().enumerate() {
             let x = (p as f32 / 255.0 - self.mean) / self.std;
-            let q = nyquist_firmware::arith::round_half_away((x / self.scale) as f64) as i32 + self.zero_point;
+            let q = nyquist_firmware::arith::round_half_away((x / self.scale) as f64) as i32
+                + self.zero_point;
             *v = q.clamp(-128, 127) as i8;
         }
         t

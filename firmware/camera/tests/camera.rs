@@ -5,9 +5,7 @@
 use embedded_hal_mock::eh1::delay::NoopDelay;
 use embedded_hal_mock::eh1::i2c::{Mock as I2c, Transaction as I2cT};
 use embedded_hal_mock::eh1::spi::{Mock as Spi, Transaction as SpiT};
-use nyquist_camera::arducam::{
-    ArduCamSource, FrameBuffers, OV2640_QVGA_RGB565, SENSOR_ADDR,
-};
+use nyquist_camera::arducam::{ArduCamSource, FrameBuffers, OV2640_QVGA_RGB565, SENSOR_ADDR};
 use nyquist_camera::preprocess::{luma565, Downsampler};
 use nyquist_camera::{ArduCam, CamError, FrameSource, InputSpec};
 

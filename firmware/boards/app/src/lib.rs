@@ -216,12 +216,16 @@ pub fn selftest() -> u32 {
 
 /// Run the demo with `arena` (at least [`ARENA`] bytes) and end via `p.exit`.
 pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
+    // Lines of the form `KIND key=value …` are records `cargo xtask fw` reads
+    // (xtask/src/fw_log.rs); other lines are for people.
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
         defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 8 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows)", KERNEL);
+        defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
+        defmt::error!("selftest mismatches={=u32}", bad);
     }
     // Measure the stack of inference alone, not of the self-test's buffers.
     paint_stack();
@@ -235,7 +239,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     let n = model.input.len();
     let images = INPUTS.len() / n.max(1);
     defmt::info!(
-        "model: {=usize} bytes, {=u16} ops, arena {=usize} bytes; {=usize} test images",
+        "model bytes={=usize} ops={=u16} arena={=usize} images={=usize}",
         MODEL.len(),
         model.n_ops(),
         model.arena_size,
@@ -262,7 +266,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
         });
         total += p.now().wrapping_sub(t0) as u64;
         if let Err(e) = r {
-            defmt::error!("image {=usize}: {}", k, e);
+            defmt::error!("inference failed on image {=usize}: {}", k, e);
             p.exit(2);
         }
         let pred = argmax(&out[..outs]);
@@ -270,7 +274,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
         agree += usize::from(pred == exp);
         correct += usize::from(pred == label);
         defmt::info!(
-            "image {=usize}: predicted {=usize} host {=usize} label {=usize}",
+            "image k={=usize} predicted={=usize} host={=usize} label={=usize}",
             k,
             pred,
             exp,
@@ -278,22 +282,12 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
         );
     }
     let mpi = p.milli_units_per_instruction().max(1) as u64;
-    defmt::info!("counter: {=u64} units per 1000 instructions", mpi);
+    defmt::info!("counter units_per_kinstr={=u64}", mpi);
     for (i, op) in model.ops().enumerate() {
-        let kind = match op {
-            Ok(nyquist_firmware::Op::Conv { .. }) => "conv",
-            Ok(nyquist_firmware::Op::Pad { .. }) => "pad",
-            Ok(nyquist_firmware::Op::MaxPool { .. }) => "maxpool",
-            Ok(nyquist_firmware::Op::GlobalAvgPool { .. }) => "gap",
-            Ok(nyquist_firmware::Op::Add { .. }) => "add",
-            Ok(nyquist_firmware::Op::FullyConnected { .. }) => "fc",
-            Ok(nyquist_firmware::Op::Lut { .. }) => "lut",
-            Ok(nyquist_firmware::Op::Alias { .. }) => "alias",
-            Err(_) => "?",
-        };
+        let kind = op.map_or("?", |o| o.kind().name());
         let per_image = per_op[i.min(MAX_OPS - 1)] * 1000 / mpi / images.max(1) as u64;
         defmt::info!(
-            "layer {=usize} {=str}: {=u64} {=str} per image",
+            "layer i={=usize} op={=str} per_image={=u64} unit={=str}",
             i,
             kind,
             per_image,
@@ -301,21 +295,20 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
         );
     }
     defmt::info!(
-        "total: {=u64} {=str} per image",
+        "total per_image={=u64} unit={=str}",
         total * 1000 / mpi / images.max(1) as u64,
         p.unit()
     );
     defmt::info!(
-        "ram: arena {=usize} bytes, stack high-water {=usize} bytes",
+        "ram arena={=usize} stack_high_water={=usize}",
         model.arena_size,
         stack_high_water()
     );
     defmt::info!(
-        "summary: {=usize}/{=usize} equal to the host engine, {=usize}/{=usize} correct",
-        agree,
+        "summary images={=usize} host_equal={=usize} correct={=usize}",
         images,
-        correct,
-        images
+        agree,
+        correct
     );
     p.exit(if agree == images && bad == 0 { 0 } else { 1 })
 }
