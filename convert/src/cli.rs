@@ -114,6 +114,10 @@ pub struct Args {
     /// (firmware blob of the int8 model; needs --quantize int8).
     #[arg(long, value_delimiter = ',', value_parser = ["nnef", "nqm"])]
     pub emit: Vec<String>,
+    /// Refuse the `.nqm` blob, with the numbers, unless it fits this board's
+    /// flash and RAM: `pico2`, `qemu-an547`, `qemu-an386` (needs --emit nqm).
+    #[arg(long, requires = "emit")]
+    pub board: Option<String>,
 }
 
 /// Write the converted float model as `<stem>.nnef.tgz` next to `out`.
@@ -247,6 +251,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "--min-agreement is a percentage (0–100), got {}",
             args.min_agreement
         );
+    }
+    if let Some(b) = &args.board {
+        if !args.emit.iter().any(|e| e == "nqm") {
+            bail!("--board checks the firmware blob: it needs --emit nqm");
+        }
+        nyquist_convert::nqm::deploy::board(b)?;
     }
     if args.emit.iter().any(|e| e == "nqm") && args.quantize.is_none() {
         bail!("--emit nqm needs --quantize int8 (the firmware runs the int8 model)");

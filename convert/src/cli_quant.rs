@@ -94,6 +94,11 @@ pub fn run(
         gate,
         repair: args.repair,
         nqm: want_nqm,
+        board: args
+            .board
+            .as_deref()
+            .map(nyquist_convert::nqm::deploy::board)
+            .transpose()?,
     };
     let quiet = args.quiet;
     let outcome = int8::run(&inputs, &opts, |line| {
@@ -129,6 +134,32 @@ pub fn run(
             check.samples,
             100.0 * check.top1_agreement,
             check.max_lsb
+        );
+    }
+    if let Some(d) = &section.deployment {
+        let cores: Vec<String> = d
+            .cores
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ~{:.1} M instructions/image (≥ {:.1} ms at {} MHz)",
+                    c.core.name,
+                    c.instructions as f64 / 1e6,
+                    c.ms_lower_bound,
+                    c.core.clock_mhz
+                )
+            })
+            .collect();
+        println!(
+            "deploy estimate: flash {} B, arena {} B; {}{}",
+            d.blob_bytes,
+            d.arena_bytes,
+            cores.join(", "),
+            match &section.board {
+                Some((b, None)) => format!("; fits {}", b.name),
+                Some((_, Some(why))) => format!("; {why}"),
+                None => String::new(),
+            }
         );
     }
     if let Some(why) = outcome.refusal() {

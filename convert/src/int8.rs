@@ -44,6 +44,8 @@ pub struct Int8Options {
     pub repair: bool,
     /// Encode the `.nqm` firmware blob and check it.
     pub nqm: bool,
+    /// Check the blob against this board's flash and RAM (needs `nqm`).
+    pub board: Option<crate::nqm::deploy::Board>,
 }
 
 /// What the int8 branch works on.
@@ -98,6 +100,9 @@ impl Int8Outcome {
                 ));
             }
         }
+        if let Some((_, Some(why))) = &self.section.board {
+            return Some(format!("the .nqm blob {why}"));
+        }
         None
     }
 }
@@ -124,6 +129,8 @@ pub fn run(
         files: vec![],
         nqm: None,
         repair: None,
+        deployment: None,
+        board: None,
     };
     if let Some(gopts) = &opts.gate {
         let data = inp.eval.ok_or_else(|| {
@@ -215,6 +222,9 @@ pub fn run(
         let (blob, info) = crate::nqm::export(&q.float, &q.graph, &q.params, &shape, inp.base_dir)?;
         let check = crate::nqm::verify(&blob, &q.qdq, inp.nqm_check, &shape)?;
         section.nqm = Some((info, check));
+        let d = crate::nqm::deploy::estimate(&blob)?;
+        section.board = opts.board.map(|b| (b, d.misfit(&b)));
+        section.deployment = Some(d);
         Some(blob)
     } else {
         None

@@ -584,77 +584,9 @@ fn quant_markdown(q: &QuantSection) -> String {
             );
         }
     }
-    if q.figures.is_empty() {
-        return s;
-    }
-    let _ = writeln!(
-        s,
-        "\n## Robustness gate (CE normalised by the original model)\n"
-    );
-    let _ = writeln!(s, "| model | file | clean acc % | mCE | relative mCE | shift consistency % | top-1 agreement % | size KiB | MACs | tract latency ms |");
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for f in &q.figures {
-        let _ = writeln!(
-            s,
-            "| {} | `{}` | {:.2} | {} | {} | {} | {:.2} | {:.0} | {} | {:.3} |",
-            f.role,
-            f.file,
-            100.0 * (1.0 - f.eval.clean_error.unwrap_or(1.0)),
-            f.eval.mce.map_or("–".into(), |v| format!("{v:.2}")),
-            f.eval
-                .relative_mce
-                .map_or("–".into(), |v| format!("{v:.2}")),
-            f.eval
-                .consistency
-                .map_or("–".into(), |v| format!("{:.2}", 100.0 * v)),
-            100.0 * f.top1_agreement,
-            f.size_bytes as f64 / 1024.0,
-            f.macs,
-            f.latency_ms
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\n| corruption | {} |",
-        q.figures
-            .iter()
-            .map(|f| format!("{} CE %", f.role))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(s, "|---|{}", "---:|".repeat(q.figures.len()));
-    for c in nyquist_corrupt::Corruption::all() {
-        if !q
-            .figures
-            .iter()
-            .any(|f| f.eval.corruptions.contains_key(&c))
-        {
-            continue;
-        }
-        let cells: Vec<String> = q
-            .figures
-            .iter()
-            .map(|f| {
-                f.eval
-                    .corruptions
-                    .get(&c)
-                    .and_then(|x| x.ce)
-                    .map_or("–".into(), |v| format!("{:.1}", 100.0 * v))
-            })
-            .collect();
-        let _ = writeln!(
-            s,
-            "| {}{} | {} |",
-            c.name(),
-            if c.is_benchmark() { "" } else { " (extra)" },
-            cells.join(" | ")
-        );
-    }
-    if let Some(svg) = q.files.iter().find(|f| f.ends_with(".svg")) {
-        let _ = writeln!(s, "\n![CE per corruption]({svg})");
-    }
-    if let Some(v) = &q.verdict {
-        let _ = writeln!(s, "\n**{}**", v.line);
+    // The gate's figures (absent with --no-gate or without --eval).
+    if !q.figures.is_empty() {
+        gate_markdown(q, &mut s);
     }
     if let Some(r) = &q.repair {
         let _ = writeln!(s, "\n### Repair (`--repair`)\n");
@@ -713,6 +645,152 @@ fn quant_markdown(q: &QuantSection) -> String {
             check.mean_lsb
         );
     }
+    if let Some(d) = &q.deployment {
+        s.push_str(&deployment_markdown(d, q.board.as_ref()));
+    }
+    s
+}
+
+/// The robustness gate's table, chart and verdict.
+fn gate_markdown(q: &QuantSection, s: &mut String) {
+    let _ = writeln!(
+        *s,
+        "\n## Robustness gate (CE normalised by the original model)\n"
+    );
+    let _ = writeln!(*s, "| model | file | clean acc % | mCE | relative mCE | shift consistency % | top-1 agreement % | size KiB | MACs | tract latency ms |");
+    let _ = writeln!(*s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for f in &q.figures {
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {:.2} | {} | {} | {} | {:.2} | {:.0} | {} | {:.3} |",
+            f.role,
+            f.file,
+            100.0 * (1.0 - f.eval.clean_error.unwrap_or(1.0)),
+            f.eval.mce.map_or("–".into(), |v| format!("{v:.2}")),
+            f.eval
+                .relative_mce
+                .map_or("–".into(), |v| format!("{v:.2}")),
+            f.eval
+                .consistency
+                .map_or("–".into(), |v| format!("{:.2}", 100.0 * v)),
+            100.0 * f.top1_agreement,
+            f.size_bytes as f64 / 1024.0,
+            f.macs,
+            f.latency_ms
+        );
+    }
+    let _ = writeln!(
+        *s,
+        "\n| corruption | {} |",
+        q.figures
+            .iter()
+            .map(|f| format!("{} CE %", f.role))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(*s, "|---|{}", "---:|".repeat(q.figures.len()));
+    for c in nyquist_corrupt::Corruption::all() {
+        if !q
+            .figures
+            .iter()
+            .any(|f| f.eval.corruptions.contains_key(&c))
+        {
+            continue;
+        }
+        let cells: Vec<String> = q
+            .figures
+            .iter()
+            .map(|f| {
+                f.eval
+                    .corruptions
+                    .get(&c)
+                    .and_then(|x| x.ce)
+                    .map_or("–".into(), |v| format!("{:.1}", 100.0 * v))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {}{} | {} |",
+            c.name(),
+            if c.is_benchmark() { "" } else { " (extra)" },
+            cells.join(" | ")
+        );
+    }
+    if let Some(svg) = q.files.iter().find(|f| f.ends_with(".svg")) {
+        let _ = writeln!(*s, "\n![CE per corruption]({svg})");
+    }
+    if let Some(v) = &q.verdict {
+        let _ = writeln!(*s, "\n**{}**", v.line);
+    }
+}
+
+/// The deployment estimate as Markdown: totals per core, the board check,
+/// then per layer.
+fn deployment_markdown(
+    d: &crate::nqm::deploy::Deployment,
+    board: Option<&(crate::nqm::deploy::Board, Option<String>)>,
+) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "\n### Deployment estimate\n");
+    let _ = writeln!(
+        s,
+        "Flash {} B ({} B of it header, records and alignment), arena {} B (at most {} B in use at one layer), {} MACs per image.\n",
+        d.blob_bytes, d.format_bytes, d.arena_bytes, d.peak_arena_bytes, d.macs
+    );
+    let _ = writeln!(
+        s,
+        "| core | kernels | est. instructions / image | ms at clock, CPI 1 (lower bound) | clock |\n|---|---|---:|---:|---|"
+    );
+    for c in &d.cores {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.1} | {} MHz ({}) |",
+            c.core.name,
+            c.core.kernels,
+            c.instructions,
+            c.ms_lower_bound,
+            c.core.clock_mhz,
+            c.core.clock_of
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nInstructions are a model fitted to `cargo xtask fw bench` measurements under QEMU (`firmware/bench/*.json`), not cycles; milliseconds assume one cycle per instruction.{}",
+        if d.notes.is_empty() {
+            String::new()
+        } else {
+            format!(" Fit notes: {}.", d.notes.join("; "))
+        }
+    );
+    if let Some((b, why)) = board {
+        let _ = writeln!(
+            s,
+            "\nBoard `{}`: {}",
+            b.name,
+            why.as_deref().unwrap_or("fits (flash and RAM)")
+        );
+    }
+    let names: Vec<&str> = d.cores.iter().map(|c| c.core.name).collect();
+    let _ = writeln!(
+        s,
+        "\n| layer | op | MACs | flash B | arena in use B | {} |\n|---:|---|---:|---:|---:|{}",
+        names.join(" | "),
+        "---:|".repeat(names.len())
+    );
+    for l in &d.layers {
+        let est: Vec<String> = l.instructions.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            l.index,
+            l.op,
+            l.macs,
+            l.flash_bytes,
+            l.arena_bytes,
+            est.join(" | ")
+        );
+    }
     s
 }
 
@@ -731,4 +809,8 @@ pub struct QuantSection {
     pub nqm: Option<(crate::nqm::NqmInfo, crate::nqm::NqmCheck)>,
     /// What `--repair` did.
     pub repair: Option<crate::repair::Repair>,
+    /// The deployment estimate of the `.nqm` blob, with `--emit nqm`.
+    pub deployment: Option<crate::nqm::deploy::Deployment>,
+    /// The board it was checked against (`--board`), and why it does not fit.
+    pub board: Option<(crate::nqm::deploy::Board, Option<String>)>,
 }

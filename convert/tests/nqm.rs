@@ -290,3 +290,151 @@ fn engine_conv_matches_onnx_qdq_on_a_single_conv_with_extreme_channels() {
     .unwrap();
     assert!(check.max_lsb <= LSB_BOUND, "{check:?}");
 }
+
+/// The deployment estimate's instruction model, fitted to the committed
+/// `fw bench` measurement, reproduces it: the whole network within 3 %, every
+/// conv-class layer of ≥ 100k instructions within 15 %.
+#[test]
+fn deployment_model_reproduces_the_measured_layers() {
+    use nyquist_convert::nqm::deploy::{fit, CORES};
+    use nyquist_nqm::cost::{OpClass, OpShape};
+    use nyquist_nqm::OpKind;
+    for core in &CORES {
+        let f = fit(core).unwrap();
+        let path = format!(
+            "{}/../firmware/bench/{}.json",
+            env!("CARGO_MANIFEST_DIR"),
+            core.measured_on
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let v = doc["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["kernels"] == core.kernels)
+            .unwrap();
+        let (mut measured, mut predicted, mut worst) = (0f64, 0f64, 0f64);
+        for l in v["layers"].as_array().unwrap() {
+            let n = |k: &str| l[k].as_u64().unwrap();
+            let class = match l["class"].as_str().unwrap() {
+                "conv" => OpClass::Conv,
+                "pointwise" => OpClass::Pointwise,
+                "depthwise" => OpClass::Depthwise,
+                "fc" => OpClass::FullyConnected,
+                "pad" => OpClass::Elementwise(OpKind::Pad),
+                "gap" => OpClass::Elementwise(OpKind::GlobalAvgPool),
+                "add" => OpClass::Elementwise(OpKind::Add),
+                "lut" => OpClass::Elementwise(OpKind::Lut),
+                "alias" => OpClass::Elementwise(OpKind::Alias),
+                other => panic!("class {other}"),
+            };
+            let s = OpShape {
+                kind: OpKind::Conv,
+                class,
+                macs: n("macs"),
+                outputs: n("outputs"),
+                pixels: n("pixels"),
+                inputs: n("inputs"),
+                const_bytes: 0,
+                arena_bytes: 0,
+            };
+            let (m, p) = (n("instructions") as f64, f.instructions(&s).unwrap());
+            measured += m;
+            predicted += p;
+            if matches!(
+                class,
+                OpClass::Conv | OpClass::Pointwise | OpClass::Depthwise
+            ) && m >= 1e5
+            {
+                worst = worst.max((p / m - 1.0).abs());
+                assert!(
+                    (p / m - 1.0).abs() <= 0.15,
+                    "{}: {} predicted {p:.0}, measured {m:.0}",
+                    core.name,
+                    l["name"]
+                );
+            }
+        }
+        eprintln!(
+            "{}: predicted {predicted:.0} vs measured {measured:.0} instructions ({:+.2} %), worst conv layer {:.1} %; {:?}",
+            core.name,
+            100.0 * (predicted / measured - 1.0),
+            100.0 * worst,
+            f.notes
+        );
+        assert!(
+            (predicted / measured - 1.0).abs() <= 0.03,
+            "{}: whole network predicted {predicted:.0}, measured {measured:.0}",
+            core.name
+        );
+    }
+}
+
+/// Per-layer flash and arena figures add up, and the board table is the
+/// boards' `memory.x`.
+#[test]
+fn deployment_estimate_adds_up_and_boards_match_their_linker_scripts() {
+    use nyquist_convert::nqm::deploy::{board, estimate, BOARDS, CODE_RESERVE};
+    let spec = ResNetSpec::tiny(Family::BlurAfterConv);
+    let (blob, _, _) = blob_for(&spec);
+    let m = Model::from_bytes(&blob).unwrap();
+    let d = estimate(&blob).unwrap();
+    assert_eq!(d.layers.len(), m.n_ops() as usize);
+    assert_eq!(
+        d.layers.iter().map(|l| l.flash_bytes).sum::<usize>() + d.format_bytes,
+        blob.len()
+    );
+    assert!(d.peak_arena_bytes <= m.arena_size && d.peak_arena_bytes > 0);
+    // The input and output of every layer are in use while it runs.
+    assert!(d
+        .layers
+        .iter()
+        .all(|l| l.arena_bytes >= m.input.len().min(m.output.len())));
+    assert!(d
+        .cores
+        .iter()
+        .all(|c| c.instructions > 0 && c.ms_lower_bound > 0.0));
+    assert_eq!(d.misfit(&board("qemu-an547").unwrap()), None);
+    // A board too small for it is refused with the numbers.
+    let tiny = nyquist_convert::nqm::deploy::Board {
+        ram_bytes: 1024,
+        model_region_bytes: CODE_RESERVE + 100,
+        ..board("pico2").unwrap()
+    };
+    let why = d.misfit(&tiny).unwrap();
+    assert!(
+        why.contains(&format!("the blob is {} B", blob.len())) && why.contains("1024 B of RAM"),
+        "{why}"
+    );
+    assert!(board("esp32").unwrap_err().to_string().contains("pico2"));
+    // The table agrees with each board's linker script.
+    let kib = |s: &str| -> usize {
+        let s = s.trim().trim_end_matches(',');
+        if let Some(k) = s.strip_suffix('K') {
+            k.parse::<usize>().unwrap() * 1024
+        } else if let Some(m) = s.strip_suffix('M') {
+            m.parse::<usize>().unwrap() * 1024 * 1024
+        } else {
+            s.parse().unwrap()
+        }
+    };
+    for b in &BOARDS {
+        let script = std::fs::read_to_string(format!(
+            "{}/../firmware/boards/{}/memory.x",
+            env!("CARGO_MANIFEST_DIR"),
+            b.name
+        ))
+        .unwrap();
+        let length = |region: &str| {
+            script
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{region} ")))
+                .and_then(|l| l.split("LENGTH =").nth(1))
+                .map(kib)
+                .unwrap_or_else(|| panic!("{}: no region {region}", b.name))
+        };
+        assert_eq!(length(b.model_region), b.model_region_bytes, "{}", b.name);
+        assert_eq!(length("RAM"), b.ram_bytes, "{}", b.name);
+    }
+}

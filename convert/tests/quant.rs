@@ -652,6 +652,7 @@ fn int8_branch_runs_as_a_library_call() {
         gate: Some(gate),
         repair: false,
         nqm: true,
+        board: None,
     };
     let mut lines = Vec::new();
     let out = int8::run(&inputs, &opts, |l| lines.push(l.to_string())).unwrap();
@@ -691,4 +692,72 @@ fn int8_branch_runs_as_a_library_call() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("--eval"), "{err}");
+}
+
+/// `--emit nqm` prints and writes the deployment estimate; `--board` checks
+/// the blob against a board and an unknown board is refused before any work.
+#[test]
+fn nqm_export_writes_the_deployment_estimate_and_checks_the_board() {
+    let model = root().join("models/fmnist/resnet18r-blurafterconv.onnx");
+    let calib = root().join("models/fmnist/calib");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.nyq.onnx");
+    let args = |board: &'static str| -> Vec<String> {
+        [
+            model.to_str().unwrap(),
+            "--fold-blur",
+            "--quantize",
+            "int8",
+            "--calib",
+            calib.to_str().unwrap(),
+            "--calib-limit",
+            "8",
+            "--no-gate",
+            "--emit",
+            "nqm",
+            "--board",
+            board,
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |a: Vec<String>| convert(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, text) = run(args("esp32"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("--board esp32: unknown board") && text.contains("pico2"),
+        "{text}"
+    );
+    let (code, text) = run(args("pico2"));
+    assert_eq!(code, Some(0), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("deploy estimate:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("cortex-m33-dsp")
+            && line.contains("cortex-m55-helium")
+            && line.ends_with("fits pico2"),
+        "{line}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("m.nyq.report.json")).unwrap())
+            .unwrap();
+    let dep = &json["quantization"]["deployment"];
+    let blob = std::fs::metadata(d.path().join("m.nqm")).unwrap().len();
+    assert_eq!(dep["blob_bytes"].as_u64(), Some(blob));
+    assert_eq!(dep["layers"].as_array().unwrap().len(), 54);
+    // The bundled model's DSP estimate is near what the board measured
+    // (93.0 M instructions, firmware/bench/qemu-an386.json).
+    let m33 = dep["cores"][0]["instructions"].as_f64().unwrap();
+    assert!((m33 / 93.0e6 - 1.0).abs() < 0.05, "{m33}");
+    let md = std::fs::read_to_string(d.path().join("m.nyq.report.md")).unwrap();
+    assert!(
+        md.contains("### Deployment estimate") && md.contains("Board `pico2`: fits"),
+        "{md}"
+    );
 }

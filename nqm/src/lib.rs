@@ -34,6 +34,8 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "alloc")]
+pub mod cost;
 pub mod crc;
 #[cfg(feature = "alloc")]
 mod encode;

@@ -17,6 +17,8 @@ pub struct Model<'a> {
     data: &'a [u8],
     n_tensors: u16,
     n_ops: u16,
+    input_index: u16,
+    output_index: u16,
     /// Arena bytes needed (scratch included).
     pub arena_size: usize,
     /// Scratch bytes at the end of the arena (conv patches, Add tables; see
@@ -110,6 +112,8 @@ impl<'a> Model<'a> {
             data,
             n_tensors,
             n_ops,
+            input_index: input_i,
+            output_index: output_i,
             arena_size,
             scratch_len,
             input: Tensor {
@@ -162,6 +166,21 @@ impl<'a> Model<'a> {
     /// Number of ops.
     pub fn n_ops(&self) -> u16 {
         self.n_ops
+    }
+
+    /// Number of tensors.
+    pub fn n_tensors(&self) -> u16 {
+        self.n_tensors
+    }
+
+    /// Index of the input tensor.
+    pub fn input_index(&self) -> u16 {
+        self.input_index
+    }
+
+    /// Index of the output tensor.
+    pub fn output_index(&self) -> u16 {
+        self.output_index
     }
 
     /// Tensor `i`.

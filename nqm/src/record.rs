@@ -81,7 +81,7 @@ impl Tensor {
 }
 
 /// Op kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum OpKind {
     /// 2-D convolution, any kernel / stride / zero padding / groups.

@@ -92,6 +92,7 @@ fn bundled_model_agrees_through_every_form() {
             gate: None,
             repair: false,
             nqm: true,
+            board: None,
         },
         |_| {},
     )

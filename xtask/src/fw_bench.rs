@@ -5,50 +5,41 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use nyquist_firmware::{Model, Op};
+use nyquist_nqm::cost::{op_shapes, OpShape};
+use serde_json::json;
 
 use crate::fw::{build, check, run_qemu, Board};
 use crate::fw_log::{of_kind, one, records, Record};
 
-/// MACs of each op of a blob (conv / FC only; others 0).
-pub fn macs(blob: &[u8]) -> Result<Vec<(String, u64)>> {
+/// Each op of a blob: its name for the table (`conv 3x3 16→32`) and its
+/// shape (MACs, outputs, …: the cost model's features).
+pub fn layers(blob: &[u8]) -> Result<Vec<(String, OpShape)>> {
     let m = Model::from_bytes(blob).map_err(|e| anyhow::anyhow!("blob: {e}"))?;
+    let shapes = op_shapes(&m).map_err(|e| anyhow::anyhow!("blob: {e}"))?;
     m.ops()
-        .map(|op| {
+        .zip(shapes)
+        .map(|(op, shape)| {
             let op = op.map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(match op {
+            let name = match op {
                 Op::Conv {
-                    input,
-                    output,
-                    groups,
-                    k,
-                    ..
+                    input, output, k, ..
                 } => {
                     let (x, y) = (
                         m.tensor(input).map_err(|e| anyhow::anyhow!("{e}"))?,
                         m.tensor(output).map_err(|e| anyhow::anyhow!("{e}"))?,
                     );
-                    let per = (x.c / groups.max(1)) as u64 * k[0] as u64 * k[1] as u64;
-                    (
-                        format!("conv {}x{} {}→{}", k[0], k[1], x.c, y.c),
-                        per * y.len() as u64,
-                    )
+                    format!("conv {}x{} {}→{}", k[0], k[1], x.c, y.c)
                 }
-                Op::FullyConnected { input, output, .. } => {
-                    let (x, y) = (
-                        m.tensor(input).map_err(|e| anyhow::anyhow!("{e}"))?,
-                        m.tensor(output).map_err(|e| anyhow::anyhow!("{e}"))?,
-                    );
-                    ("fc".into(), (x.len() * y.len()) as u64)
-                }
-                other => (other.kind().name().to_string(), 0),
-            })
+                other => other.kind().name().to_string(),
+            };
+            Ok((name, shape))
         })
         .collect()
 }
 
 /// Per-layer counts of one run, in op order; each layer's op as the board
 /// names it must be the blob's op at that index.
-fn counts(recs: &[Record], ops: &[(String, u64)]) -> Result<Vec<u64>> {
+fn counts(recs: &[Record], ops: &[(String, OpShape)]) -> Result<Vec<u64>> {
     of_kind(recs, "layer")
         .zip(ops)
         .map(|(r, (name, _))| {
@@ -91,7 +82,7 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
         );
     }
     let blob = std::fs::read(data.join("model.nqm"))?;
-    let ops = macs(&blob)?;
+    let ops = layers(&blob)?;
     let mut logs = Vec::new();
     let mut elfs = Vec::new();
     for v in b.variants {
@@ -118,7 +109,8 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
     println!("|---:|---|---:|{}---:|---:|", "---:|".repeat(names.len()));
     let mut conv = vec![0u64; names.len()];
     let mut conv_macs = 0u64;
-    for (i, (name, mac)) in ops.iter().enumerate() {
+    for (i, (name, shape)) in ops.iter().enumerate() {
+        let mac = &shape.macs;
         let row: Vec<u64> = logs
             .iter()
             .map(|l| l.get(i).copied().unwrap_or(0))
@@ -163,6 +155,7 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
         totals[best] as f64 / conv_macs.max(1) as f64,
         totals[0] as f64 / totals[best].max(1) as f64
     );
+    write_measurement(b, &names, &ops, &logs, &totals)?;
     let (elf, recs) = &elfs[best];
     let ram = one(recs, "ram")?;
     let secs = section_sizes(elf)?;
@@ -200,5 +193,60 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
         n("lower_bound"),
         n("scratch")
     );
+    Ok(())
+}
+
+/// Where `fw bench` records a board's measurement (committed: the converter's
+/// deployment estimate is fitted to it, `convert/src/nqm/deploy.rs`).
+pub fn measurement_path(board: &str) -> std::path::PathBuf {
+    crate::util::root()
+        .join("firmware/bench")
+        .join(format!("{board}.json"))
+}
+
+/// Write the per-layer instructions of every variant with each layer's shape.
+fn write_measurement(
+    b: &Board,
+    names: &[&str],
+    ops: &[(String, OpShape)],
+    logs: &[Vec<u64>],
+    totals: &[u64],
+) -> Result<()> {
+    let variants: Vec<serde_json::Value> = names
+        .iter()
+        .zip(logs)
+        .zip(totals)
+        .map(|((kernels, counts), total)| {
+            let layers: Vec<serde_json::Value> = ops
+                .iter()
+                .zip(counts)
+                .map(|((name, s), n)| {
+                    json!({
+                        "name": name,
+                        "class": s.class.name(),
+                        "macs": s.macs,
+                        "outputs": s.outputs,
+                        "pixels": s.pixels,
+                        "inputs": s.inputs,
+                        "instructions": n,
+                    })
+                })
+                .collect();
+            json!({ "kernels": kernels, "instructions": total, "layers": layers })
+        })
+        .collect();
+    let doc = json!({
+        "board": b.name,
+        "cpu": b.cpu,
+        "unit": "instructions per image, QEMU -icount shift=0",
+        "model": "models/fmnist/resnet18r-blurafterconv.onnx, --fold-blur, int8",
+        "variants": variants,
+    });
+    let path = measurement_path(b.name);
+    std::fs::create_dir_all(path.parent().context("measurement folder")?)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")?;
+    std::fs::rename(&tmp, &path)?;
+    println!("wrote {}", path.display());
     Ok(())
 }

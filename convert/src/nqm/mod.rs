@@ -11,6 +11,7 @@
 // Per-channel loops index several parallel arrays by one channel number.
 #![allow(clippy::needless_range_loop)]
 
+pub mod deploy;
 pub mod plan;
 
 use std::collections::HashMap;

@@ -1,0 +1,169 @@
+//! What each op of a blob costs in the units a cost model needs: MACs,
+//! output elements, output pixels, constant bytes, and the arena bytes in use
+//! while it runs. Shared by the converter's deployment estimate and by
+//! `cargo xtask fw bench`, which records measured instructions against the
+//! same figures.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::record::{Op, OpKind};
+use crate::scratch::{conv_scratch, ADD_SCRATCH};
+use crate::{Error, Model};
+
+/// Ops grouped by how their cost grows: each class has its own cost model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpClass {
+    /// Conv with im2col patches (kernel > 1×1 or padded), one group.
+    Conv,
+    /// Unpadded 1×1 conv, one group (reads pixels in place).
+    Pointwise,
+    /// Depthwise conv (groups = channels in = channels out).
+    Depthwise,
+    /// Grouped conv that is neither of the above.
+    Grouped,
+    /// Fully connected.
+    FullyConnected,
+    /// Elementwise or data movement: pad, max-pool, global average pool, add,
+    /// lookup table, alias.
+    Elementwise(OpKind),
+}
+
+impl OpClass {
+    /// Short name: `conv`, `pointwise`, `depthwise`, `grouped`, `fc`, or the op's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpClass::Conv => "conv",
+            OpClass::Pointwise => "pointwise",
+            OpClass::Depthwise => "depthwise",
+            OpClass::Grouped => "grouped",
+            OpClass::FullyConnected => "fc",
+            OpClass::Elementwise(k) => k.name(),
+        }
+    }
+}
+
+/// One op's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpShape {
+    /// The op.
+    pub kind: OpKind,
+    /// Its cost class.
+    pub class: OpClass,
+    /// Multiply-accumulates (conv, fc; 0 otherwise).
+    pub macs: u64,
+    /// Output elements.
+    pub outputs: u64,
+    /// Output pixels (H × W of the output).
+    pub pixels: u64,
+    /// Input elements (the first input).
+    pub inputs: u64,
+    /// Bytes of its constants in the data section (weights, biases,
+    /// multipliers, shifts, tables).
+    pub const_bytes: usize,
+    /// Arena bytes in use while it runs: every tensor alive at this op
+    /// (overlaps counted once) plus the scratch this op uses.
+    pub arena_bytes: usize,
+}
+
+fn io(op: &Op) -> ([Option<u16>; 2], u16) {
+    match *op {
+        Op::Conv { input, output, .. }
+        | Op::Pad { input, output, .. }
+        | Op::MaxPool { input, output, .. }
+        | Op::GlobalAvgPool { input, output, .. }
+        | Op::FullyConnected { input, output, .. }
+        | Op::Lut { input, output, .. }
+        | Op::Alias { input, output } => ([Some(input), None], output),
+        Op::Add { inputs, output, .. } => ([Some(inputs[0]), Some(inputs[1])], output),
+    }
+}
+
+/// Bytes covered by a set of ranges (overlaps once).
+fn union_len(ranges: &mut [(usize, usize)]) -> usize {
+    ranges.sort_unstable();
+    let (mut total, mut end) = (0usize, 0usize);
+    for &(s, e) in ranges.iter() {
+        if e > end {
+            total += e - s.max(end);
+            end = e;
+        }
+    }
+    total
+}
+
+/// The shape of every op of `m`, in order.
+pub fn op_shapes(m: &Model<'_>) -> Result<Vec<OpShape>, Error> {
+    let n_tensors = m.n_tensors() as usize;
+    // Lifetimes: the op that writes each tensor, the last op that reads it.
+    let mut born = vec![i32::MAX; n_tensors];
+    let mut dies = vec![i32::MIN; n_tensors];
+    let at = |t: u16| -> Result<usize, Error> {
+        ((t as usize) < n_tensors)
+            .then_some(t as usize)
+            .ok_or(Error::BadTensor(t))
+    };
+    born[at(m.input_index())?] = -1;
+    for (k, op) in m.ops().enumerate() {
+        let (ins, o) = io(&op?);
+        let o = at(o)?;
+        born[o] = born[o].min(k as i32);
+        for i in ins.into_iter().flatten() {
+            let i = at(i)?;
+            dies[i] = dies[i].max(k as i32);
+        }
+    }
+    dies[at(m.output_index())?] = i32::MAX;
+    let mut out = Vec::with_capacity(m.n_ops() as usize);
+    for (k, op) in m.ops().enumerate() {
+        let op = op?;
+        let (ins, o) = io(&op);
+        let (x, y) = (m.tensor(ins[0].unwrap_or(o))?, m.tensor(o)?);
+        let const_bytes = match &op {
+            Op::Conv { consts, .. } | Op::FullyConnected { consts, .. } => {
+                consts.weights.len() + consts.bias.len() + consts.mult.len() + consts.shift.len()
+            }
+            Op::Lut { table, .. } => table.len(),
+            _ => 0,
+        };
+        let (class, macs, scratch) = match &op {
+            Op::Conv {
+                groups, k: kk, pad, ..
+            } => {
+                let g = (*groups).max(1);
+                let macs = y.len() as u64 * (x.c / g) as u64 * kk[0] as u64 * kk[1] as u64;
+                let class = if g == 1 && *kk == [1, 1] && *pad == [0; 4] {
+                    OpClass::Pointwise
+                } else if g == 1 {
+                    OpClass::Conv
+                } else if g == x.c && y.c == x.c {
+                    OpClass::Depthwise
+                } else {
+                    OpClass::Grouped
+                };
+                (class, macs, conv_scratch(x.c, y.c, *groups, *kk, *pad))
+            }
+            Op::FullyConnected { .. } => (OpClass::FullyConnected, (x.len() * y.len()) as u64, 0),
+            Op::Add { .. } => (OpClass::Elementwise(OpKind::Add), 0, ADD_SCRATCH),
+            other => (OpClass::Elementwise(other.kind()), 0, 0),
+        };
+        let mut ranges = Vec::new();
+        for t in 0..n_tensors {
+            if born[t] <= k as i32 && k as i32 <= dies[t] {
+                let r = m.tensor(t as u16)?.range();
+                ranges.push((r.start, r.end));
+            }
+        }
+        out.push(OpShape {
+            kind: op.kind(),
+            class,
+            macs,
+            outputs: y.len() as u64,
+            pixels: y.h as u64 * y.w as u64,
+            inputs: x.len() as u64,
+            const_bytes,
+            arena_bytes: union_len(&mut ranges) + scratch.min(m.scratch_len),
+        });
+    }
+    Ok(out)
+}
