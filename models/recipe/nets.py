@@ -12,6 +12,12 @@ Placements (docs/architecture.md, "Blur algebra", says how the converter finds t
                  (ImageNet stem only) at stride 1 -> blur.
 * zhang          antialiased-cnns: conv s1 -> BN -> ReLU -> reflect pad -> blur
                  (k=4, stride 2) -> conv; shortcut blur -> 1x1.
+
+Ablation variants (the seed paper's two axes taken one at a time; see
+models/README.md, "Robustness ablation"):
+
+* baseline-gelu       baseline's strided structure with GELU (activation alone).
+* blurafterconv-relu  blurafterconv's blurs with ReLU (blur alone).
 """
 from math import comb
 
@@ -19,7 +25,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-VARIANTS = ("baseline", "blurafterconv", "zhang")
+VARIANTS = ("baseline", "blurafterconv", "zhang", "baseline-gelu", "blurafterconv-relu")
+
+
+def structure(variant: str) -> str:
+    """Where the blurs go: `baseline` (none), `blurafterconv` or `zhang`."""
+    return variant.split("-")[0]
+
+
+def uses_gelu(variant: str) -> bool:
+    """GELU for blurafterconv and baseline-gelu, ReLU for the others."""
+    return variant in ("blurafterconv", "baseline-gelu")
 
 
 def binomial_kernel(k: int) -> torch.Tensor:
@@ -66,7 +82,7 @@ def conv1x1(cin, cout, stride=1):
 
 
 def activation(variant):
-    return nn.GELU() if variant == "blurafterconv" else nn.ReLU(inplace=False)
+    return nn.GELU() if uses_gelu(variant) else nn.ReLU(inplace=False)
 
 
 class BasicBlock(nn.Module):
@@ -75,10 +91,11 @@ class BasicBlock(nn.Module):
         self.act1 = activation(variant)
         self.act2 = activation(variant)
         down = stride != 1
-        if variant == "baseline" or not down:
+        kind = structure(variant)
+        if kind == "baseline" or not down:
             self.main = nn.Sequential(conv3x3(cin, cout, stride), nn.BatchNorm2d(cout), activation(variant),
                                       conv3x3(cout, cout), nn.BatchNorm2d(cout))
-        elif variant == "blurafterconv":
+        elif kind == "blurafterconv":
             self.main = nn.Sequential(conv3x3(cin, cout, 1), Blur(cout, blur_k, stride), nn.BatchNorm2d(cout),
                                       activation(variant), conv3x3(cout, cout), nn.BatchNorm2d(cout))
         else:  # zhang
@@ -86,9 +103,9 @@ class BasicBlock(nn.Module):
                                       Blur(cout, blur_k, stride), conv3x3(cout, cout), nn.BatchNorm2d(cout))
         if not down and cin == cout:
             self.short = nn.Identity()
-        elif variant == "baseline" or not down:
+        elif kind == "baseline" or not down:
             self.short = nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
-        elif variant == "blurafterconv":
+        elif kind == "blurafterconv":
             self.short = nn.Sequential(conv1x1(cin, cout, 1), Blur(cout, blur_k, stride), nn.BatchNorm2d(cout))
         else:
             self.short = nn.Sequential(Blur(cin, blur_k, stride), conv1x1(cin, cout, 1), nn.BatchNorm2d(cout))
@@ -109,13 +126,14 @@ class ResNet18(nn.Module):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}, expected one of {VARIANTS}")
-        blur_k = 4 if variant == "zhang" else 3
+        kind = structure(variant)
+        blur_k = 4 if kind == "zhang" else 3
         w0 = widths[0]
         if imagenet_stem:
             stem = [nn.Conv2d(in_ch, w0, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(w0), activation(variant)]
-            if variant == "baseline":
+            if kind == "baseline":
                 stem.append(nn.MaxPool2d(3, stride=2, padding=1))
-            elif variant == "blurafterconv":
+            elif kind == "blurafterconv":
                 stem += [nn.MaxPool2d(3, stride=1, padding=1), Blur(w0, blur_k, 2)]
             else:
                 stem += [nn.MaxPool2d(2, stride=1), Blur(w0, blur_k, 2)]
