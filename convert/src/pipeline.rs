@@ -255,9 +255,14 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
         .map(|o| o.name().to_string())
         .unwrap_or_default();
     let real = opts.extra_samples.as_ref().map_or(0, Samples::len);
-    let a = verify::capture(&original, std::slice::from_ref(&out_name), &shape, &samples)?;
-    let agreement_on_real = |m: &ModelProto| -> Result<f64, ConvertError> {
-        let b = verify::capture(m, std::slice::from_ref(&out_name), &shape, &samples)?;
+    let capture_out =
+        |m: &ModelProto| verify::capture(m, std::slice::from_ref(&out_name), &shape, &samples);
+    let a = capture_out(&original)?;
+    // The converted model's outputs on every sample: the guard measures its
+    // agreement on the real ones, and the end-to-end check reuses the last
+    // capture instead of running the final model again.
+    let mut b_conv = None;
+    let agreement_on_real = |b: &verify::Captured| -> Result<f64, ConvertError> {
         let from = samples.len() - real;
         verify::end_to_end(&a[&out_name][from..], &b[&out_name][from..], &[])
             .map(|e| e.top1_agreement)
@@ -267,7 +272,9 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
         if real == 0 {
             report.notes.push(NO_REAL_IMAGES.into());
         } else {
-            let before = agreement_on_real(&converted)?;
+            let b = capture_out(&converted)?;
+            let before = agreement_on_real(&b)?;
+            b_conv = Some(b);
             let mut guard = Guard {
                 images: real,
                 min_agreement: opts.min_agreement,
@@ -299,7 +306,9 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
                 guard.walked_back.push(d.site.node.clone());
                 d.chosen = Strategy::Keep;
                 converted = apply_plan(&prepared, &mut decisions, &live_before, base, &mut report)?;
-                guard.after = agreement_on_real(&converted)?;
+                let b = capture_out(&converted)?;
+                guard.after = agreement_on_real(&b)?;
+                b_conv = Some(b);
             }
             report.guard = Some(guard);
         }
@@ -307,12 +316,10 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
     let decisions: Vec<Decision> = decisions.into_iter().map(|(d, _)| d).collect();
 
     // Verify end to end (original, not prepared, as the reference).
-    let b = verify::capture(
-        &converted,
-        std::slice::from_ref(&out_name),
-        &shape,
-        &samples,
-    )?;
+    let b = match b_conv {
+        Some(b) => b,
+        None => capture_out(&converted)?,
+    };
     report.end_to_end = Some(
         verify::end_to_end(&a[&out_name], &b[&out_name], &samples.labels)
             .map_err(ConvertError::Graph)?,

@@ -71,6 +71,9 @@ pub fn gaussian(rng: &mut impl Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
+/// Tensors captured by [`capture`]: by name, one output per sample.
+pub type Captured = HashMap<String, Vec<Output>>;
+
 /// Run `proto` on every sample and return the named tensors (graph outputs are
 /// added for them), per sample.
 pub fn capture(
@@ -78,7 +81,7 @@ pub fn capture(
     names: &[String],
     input_shape: &[usize],
     samples: &Samples,
-) -> Result<HashMap<String, Vec<Output>>, ConvertError> {
+) -> Result<Captured, ConvertError> {
     let mut p = proto.clone();
     let g = p.graph.get_or_insert_with(Default::default);
     let existing: HashSet<String> = g.output.iter().map(|o| o.name().to_string()).collect();
