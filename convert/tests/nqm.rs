@@ -292,17 +292,28 @@ fn engine_conv_matches_onnx_qdq_on_a_single_conv_with_extreme_channels() {
 }
 
 /// The deployment estimate's instruction model, fitted to the committed
-/// `fw bench` measurement, reproduces it: the whole network within 3 %, every
-/// conv-class layer of ≥ 100k instructions within 15 %.
+/// `fw bench` measurement of the bundled model, reproduces it (the whole
+/// network within 3 %, every conv-class layer of ≥ 100k instructions within
+/// 15 %) and predicts MLPerf Tiny's ResNet-8, which it was not fitted to,
+/// within 8 % as a whole (`<board>-resnet8.json`, `cargo xtask fw bench
+/// --model resnet8`).
 #[test]
 fn deployment_model_reproduces_the_measured_layers() {
+    // Out of sample, a layer of a shape the bundled model lacks (ResNet-8's
+    // 3-channel stem on Helium: 30 % under) is held to a looser bound.
+    for (suffix, whole, layer) in [("", 0.03, 0.15), ("-resnet8", 0.08, 0.35)] {
+        check_deployment_model(suffix, whole, layer);
+    }
+}
+
+fn check_deployment_model(suffix: &str, whole: f64, layer: f64) {
     use nyquist_convert::nqm::deploy::{fit, CORES};
     use nyquist_nqm::cost::{OpClass, OpShape};
     use nyquist_nqm::OpKind;
     for core in &CORES {
         let f = fit(core).unwrap();
         let path = format!(
-            "{}/../firmware/bench/{}.json",
+            "{}/../firmware/bench/{}{suffix}.json",
             env!("CARGO_MANIFEST_DIR"),
             core.measured_on
         );
@@ -349,7 +360,7 @@ fn deployment_model_reproduces_the_measured_layers() {
             {
                 worst = worst.max((p / m - 1.0).abs());
                 assert!(
-                    (p / m - 1.0).abs() <= 0.15,
+                    (p / m - 1.0).abs() <= layer,
                     "{}: {} predicted {p:.0}, measured {m:.0}",
                     core.name,
                     l["name"]
@@ -357,14 +368,14 @@ fn deployment_model_reproduces_the_measured_layers() {
             }
         }
         eprintln!(
-            "{}: predicted {predicted:.0} vs measured {measured:.0} instructions ({:+.2} %), worst conv layer {:.1} %; {:?}",
+            "{}{suffix}: predicted {predicted:.0} vs measured {measured:.0} instructions ({:+.2} %), worst conv layer {:.1} %; {:?}",
             core.name,
             100.0 * (predicted / measured - 1.0),
             100.0 * worst,
             f.notes
         );
         assert!(
-            (predicted / measured - 1.0).abs() <= 0.03,
+            (predicted / measured - 1.0).abs() <= whole,
             "{}: whole network predicted {predicted:.0}, measured {measured:.0}",
             core.name
         );

@@ -269,6 +269,7 @@ mod random_graphs {
                     ResNetSpec {
                         family,
                         widths: [2 * w[0], 2 * w[1], 2 * w[2], 2 * w[3]],
+                        blocks: [2; 4],
                         in_channels,
                         size: if big_stem { 4 * size } else { size },
                         classes: 5,
@@ -338,4 +339,27 @@ fn zero_padded_affine_blurs_rewrite_exactly_on_the_interior() {
         };
         assert!(rewrites_match_original(&spec) > 0, "{size}");
     }
+}
+
+/// MLPerf Tiny's ResNet-8 has the reference model's MACs, counted by hand
+/// from mlcommons/tiny's `resnet_v1_eembc` (32×32 maps, then 16×16, 8×8):
+/// stem 32·32·16·27, stack 1 2·32·32·16·144, stack 2 16·16·32·144 +
+/// 16·16·32·288 + 16·16·32·16 (projection), stack 3 8·8·64·288 +
+/// 8·8·64·576 + 8·8·64·32, classifier 64·10.
+#[test]
+fn mlperf_resnet8_has_the_reference_macs() {
+    let spec = ResNetSpec::mlperf_tiny_resnet8();
+    let m = resnet(&spec);
+    let t = nyquist_convert::report::layer_table(&m.proto, &m.proto, &[1, 3, 32, 32]).unwrap();
+    let hand: u64 = 32 * 32 * 16 * 27
+        + 2 * 32 * 32 * 16 * 144
+        + 16 * 16 * 32 * 144
+        + 16 * 16 * 32 * 288
+        + 16 * 16 * 32 * 16
+        + 8 * 8 * 64 * 288
+        + 8 * 8 * 64 * 576
+        + 8 * 8 * 64 * 32
+        + 64 * 10;
+    assert_eq!(hand, 12_501_632);
+    assert_eq!(t.total_before.macs, hand);
 }

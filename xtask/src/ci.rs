@@ -20,7 +20,7 @@
 use anyhow::Result;
 
 use crate::cross::{cross_cargo, prepare, target};
-use crate::fw::{build, check, generate_data, run_qemu, BOARDS};
+use crate::fw::{build, check, generate_data, run_qemu, FwModel, BOARDS};
 use crate::util::{cargo, ensure_apt, ensure_target, run};
 
 /// Run fmt, clippy and the test suites.
@@ -101,7 +101,7 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
         ])
         .args(["--features", "defmt"])
         .args(deny))?;
-    let data = generate_data()?;
+    let data = generate_data(FwModel::Bundled)?;
     for b in BOARDS {
         let mut c = cargo();
         c.current_dir("firmware/boards")

@@ -118,30 +118,76 @@ fn board(name: &str) -> Result<Board> {
         .with_context(|| format!("unknown board `{name}`; known: qemu-an547, qemu-an386, pico2"))
 }
 
-/// Where the generated data lives.
-pub const DATA: &str = "target/nyquist-fw/data";
+/// The model a board image carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FwModel {
+    /// The bundled BlurAfterConv ResNet-18r, folded and quantized.
+    Bundled,
+    /// MLPerf Tiny's ResNet-8 (seeded weights; `convert/examples/mlperf_resnet8.rs`).
+    Resnet8,
+}
 
-/// Convert + quantize + export the bundled model and pick the test images.
-pub fn generate_data() -> Result<PathBuf> {
-    let dir = Path::new("target/nyquist-fw");
-    std::fs::create_dir_all(dir)?;
+impl FwModel {
+    /// From `--model`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "bundled" => Ok(FwModel::Bundled),
+            "resnet8" => Ok(FwModel::Resnet8),
+            other => bail!("--model {other}: known models are bundled, resnet8"),
+        }
+    }
+
+    /// Name in tables and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            FwModel::Bundled => "bundled",
+            FwModel::Resnet8 => "resnet8",
+        }
+    }
+}
+
+/// Convert + quantize + export the model and pick the test images; returns
+/// the data folder the boards embed (`target/nyquist-fw/<model>/data`).
+pub fn generate_data(model: FwModel) -> Result<PathBuf> {
+    let dir = Path::new("target/nyquist-fw").join(model.name());
+    std::fs::create_dir_all(&dir)?;
+    let data = dir.join("data");
     run(cargo().args(["build", "-q", "-p", "nyquist-convert", "--bins"]))?;
     let bin = crate::util::target_dir()?.join("debug");
-    run(Command::new(bin.join("nyquist-convert")).args([
-        "models/fmnist/resnet18r-blurafterconv.onnx",
-        "--fold-blur",
-        "--quantize",
-        "int8",
-        "--calib",
-        "models/fmnist/calib",
-        "--no-gate",
-        "--emit",
-        "nqm",
-        "-q",
-        "-o",
-        "target/nyquist-fw/model.nyq.onnx",
-    ]))?;
-    // The converter's blob figures for `fw bench`, from its JSON report.
+    let (source, calib, fold): (PathBuf, PathBuf, &[&str]) = match model {
+        FwModel::Bundled => (
+            "models/fmnist/resnet18r-blurafterconv.onnx".into(),
+            "models/fmnist/calib".into(),
+            &["--fold-blur"],
+        ),
+        FwModel::Resnet8 => {
+            let onnx = dir.join("resnet8.onnx");
+            let calib = dir.join("calib-rgb");
+            run(cargo()
+                .args([
+                    "run",
+                    "-q",
+                    "-p",
+                    "nyquist-convert",
+                    "--example",
+                    "mlperf_resnet8",
+                    "--",
+                ])
+                .arg(&onnx)
+                .arg(&calib))?;
+            (onnx, calib, &[])
+        }
+    };
+    let out = dir.join("model.nyq.onnx");
+    run(Command::new(bin.join("nyquist-convert"))
+        .arg(&source)
+        .args(fold)
+        .args(["--quantize", "int8", "--calib"])
+        .arg(&calib)
+        .args(["--no-gate", "--emit", "nqm", "-q", "-o"])
+        .arg(&out))?;
+    // The converter's blob figures and deployment estimate for `fw bench`,
+    // from its JSON report.
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("model.nyq.report.json"))?)
             .context("the converter's JSON report")?;
@@ -149,21 +195,22 @@ pub fn generate_data() -> Result<PathBuf> {
     if !nqm_info.is_object() {
         bail!("the converter's report has no .nqm figures (quantization.nqm)");
     }
-    run(Command::new(bin.join("nyquist-fw-testset")).args([
-        "--blob",
-        "target/nyquist-fw/model.nqm",
-        "--model",
-        "models/fmnist/resnet18r-blurafterconv.onnx",
-        "--eval",
-        "models/fmnist/eval",
-        "-o",
-        DATA,
-    ]))?;
+    run(Command::new(bin.join("nyquist-fw-testset"))
+        .arg("--blob")
+        .arg(dir.join("model.nqm"))
+        .arg("--model")
+        .arg(&source)
+        .args(["--eval", "models/fmnist/eval", "-o"])
+        .arg(&data))?;
     std::fs::write(
-        Path::new(DATA).join("nqm.json"),
+        data.join("nqm.json"),
         serde_json::to_string_pretty(&nqm_info)?,
     )?;
-    Ok(std::fs::canonicalize(DATA)?)
+    std::fs::write(
+        data.join("deployment.json"),
+        serde_json::to_string_pretty(&report["quantization"]["deployment"])?,
+    )?;
+    Ok(std::fs::canonicalize(data)?)
 }
 
 /// Build a board image in one variant; returns the ELF's path.
@@ -252,21 +299,23 @@ pub fn run_qemu(b: &Board, elf_path: &Path) -> Result<(i32, Vec<String>)> {
 
 /// `cargo xtask fw run|bench|build --board B [--probe]`.
 pub fn fw(args: &[String]) -> Result<()> {
-    let (cmd, rest) = args
-        .split_first()
-        .context("usage: cargo xtask fw run|bench|build --board BOARD [--probe]")?;
+    let (cmd, rest) = args.split_first().context(
+        "usage: cargo xtask fw run|bench|build --board BOARD [--model bundled|resnet8] [--probe]",
+    )?;
     let mut name = None;
     let mut probe = false;
+    let mut model = FwModel::Bundled;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--board" => name = it.next().cloned(),
             "--probe" => probe = true,
+            "--model" => model = FwModel::parse(it.next().map_or("", String::as_str))?,
             other => bail!("fw: unknown argument `{other}`"),
         }
     }
     let b = board(name.as_deref().context("fw needs --board")?)?;
-    let data = generate_data()?;
+    let data = generate_data(model)?;
     match cmd.as_str() {
         "build" => {
             let elf = build(&b, &b.best(), &data)?;
@@ -292,7 +341,7 @@ pub fn fw(args: &[String]) -> Result<()> {
             }
             check(&b, code, &lines)
         }
-        "bench" => crate::fw_bench::bench(&b, &data),
+        "bench" => crate::fw_bench::bench(&b, &data, model),
         other => bail!("fw: unknown command `{other}` (run, bench, build)"),
     }
 }

@@ -8,7 +8,7 @@ use nyquist_firmware::{Model, Op};
 use nyquist_nqm::cost::{op_shapes, OpShape};
 use serde_json::json;
 
-use crate::fw::{build, check, run_qemu, Board};
+use crate::fw::{build, check, run_qemu, Board, FwModel};
 use crate::fw_log::{of_kind, one, records, Record};
 
 /// Each op of a blob: its name for the table (`conv 3x3 16→32`) and its
@@ -73,7 +73,7 @@ fn section_sizes(elf: &Path) -> Result<Vec<(String, u64)>> {
 
 /// Run the bench: every variant of the board, per-layer instructions, MACs per
 /// instruction, flash and RAM.
-pub fn bench(b: &Board, data: &Path) -> Result<()> {
+pub fn bench(b: &Board, data: &Path, model: FwModel) -> Result<()> {
     if b.qemu.is_none() {
         anyhow::bail!(
             "fw bench counts instructions under QEMU; on {} use `cargo xtask fw run --board {} --probe`, which logs DWT cycles per layer",
@@ -96,8 +96,10 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
     let names: Vec<&str> = b.variants.iter().map(|v| v.name).collect();
     let best = names.len() - 1;
     println!(
-        "\n{} ({}) — instructions per image under QEMU (-icount shift=0)\n",
-        b.name, b.cpu
+        "\n{} ({}), model {} — instructions per image under QEMU (-icount shift=0)\n",
+        b.name,
+        b.cpu,
+        model.name()
     );
     println!(
         "| layer | op | MACs | {} | {} instr/MAC | {} vs {} |",
@@ -155,7 +157,23 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
         totals[best] as f64 / conv_macs.max(1) as f64,
         totals[0] as f64 / totals[best].max(1) as f64
     );
-    write_measurement(b, &names, &ops, &logs, &totals)?;
+    write_measurement(b, model, &names, &ops, &logs, &totals)?;
+    compare_with_estimate(b, data, names[best], totals[best])?;
+    if model == FwModel::Resnet8 {
+        let macs: u64 = ops.iter().map(|(_, s)| s.macs).sum();
+        let per_mac = totals[best] as f64 / macs.max(1) as f64;
+        println!(
+            "\nMLPerf Tiny anchors (cycles on silicon; these are instructions, and a cycle is never less than an instruction):"
+        );
+        println!(
+            "- ResNet-8, Cortex-M4 at 120 MHz, best v1.1/v1.2 closed results (X-CUBE-AI, Plumerai): ≈ 165 ms for 12.5 M MACs ≈ 1.6 cycles/MAC"
+        );
+        println!("- Cortex-M85, TFLM + CMSIS-NN: ≈ 0.33 cycles/MAC");
+        println!(
+            "- here, {} on {}: {} MACs, {} instructions = {per_mac:.3} instructions/MAC (≥ that many cycles/MAC)",
+            names[best], b.cpu, macs, totals[best]
+        );
+    }
     let (elf, recs) = &elfs[best];
     let ram = one(recs, "ram")?;
     let secs = section_sizes(elf)?;
@@ -196,17 +214,44 @@ pub fn bench(b: &Board, data: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Where `fw bench` records a board's measurement (committed: the converter's
-/// deployment estimate is fitted to it, `convert/src/nqm/deploy.rs`).
-pub fn measurement_path(board: &str) -> std::path::PathBuf {
-    crate::util::root()
-        .join("firmware/bench")
-        .join(format!("{board}.json"))
+/// Where `fw bench` records a board's measurement (committed). The bundled
+/// model's (`<board>.json`) is what the converter's deployment estimate is
+/// fitted to (`convert/src/nqm/deploy.rs`); ResNet-8's (`<board>-resnet8.json`)
+/// checks that estimate on a network it was not fitted to.
+pub fn measurement_path(board: &str, model: FwModel) -> std::path::PathBuf {
+    let name = match model {
+        FwModel::Bundled => format!("{board}.json"),
+        other => format!("{board}-{}.json", other.name()),
+    };
+    crate::util::root().join("firmware/bench").join(name)
+}
+
+/// The converter's estimate for this blob (its report, saved with the board
+/// data) against the instructions just measured.
+fn compare_with_estimate(b: &Board, data: &Path, kernels: &str, measured: u64) -> Result<()> {
+    let dep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("deployment.json"))?)
+            .context("deployment.json")?;
+    let est = dep["cores"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["core"]["measured_on"] == b.name && c["core"]["kernels"] == kernels);
+    if let Some(c) = est {
+        let e = c["instructions"].as_u64().unwrap_or(0);
+        println!(
+            "converter's deployment estimate ({}): {e} instructions per image vs {measured} measured ({:+.1} %)",
+            c["core"]["name"].as_str().unwrap_or("?"),
+            100.0 * (e as f64 / measured.max(1) as f64 - 1.0)
+        );
+    }
+    Ok(())
 }
 
 /// Write the per-layer instructions of every variant with each layer's shape.
 fn write_measurement(
     b: &Board,
+    model: FwModel,
     names: &[&str],
     ops: &[(String, OpShape)],
     logs: &[Vec<u64>],
@@ -239,10 +284,13 @@ fn write_measurement(
         "board": b.name,
         "cpu": b.cpu,
         "unit": "instructions per image, QEMU -icount shift=0",
-        "model": "models/fmnist/resnet18r-blurafterconv.onnx, --fold-blur, int8",
+        "model": match model {
+            FwModel::Bundled => "models/fmnist/resnet18r-blurafterconv.onnx, --fold-blur, int8",
+            FwModel::Resnet8 => "MLPerf Tiny ResNet-8 (convert/examples/mlperf_resnet8.rs, seeded), int8",
+        },
         "variants": variants,
     });
-    let path = measurement_path(b.name);
+    let path = measurement_path(b.name, model);
     std::fs::create_dir_all(path.parent().context("measurement folder")?)?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")?;
