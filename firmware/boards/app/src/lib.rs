@@ -330,11 +330,7 @@ pub fn classify(
         .ok_or(nyquist_firmware::Error::OutOfBounds)?;
     let mut out = [0i8; 16];
     let outs = model.output.len().min(16);
-    model.run(
-        arena,
-        nyquist_firmware::nqm::as_i8(input),
-        &mut out[..outs],
-    )?;
+    model.run(arena, nyquist_firmware::nqm::as_i8(input), &mut out[..outs])?;
     Ok(argmax(&out[..outs]))
 }
 
