@@ -22,7 +22,12 @@
  * mark includes the whole translation block the mark sits in, an error of a
  * few instructions per region.
  *
- * Classes (a64 guests; other guests are counted in `other` only):
+ * Markers (T32 guests, the firmware under qemu-system-arm): `hint.w #100`
+ * (F3AF 8064), likewise a NOP; each also records the counts by class and the
+ * events below, so regions can be costed class by class (`cargo xtask fw
+ * bench` brackets each inference with two).
+ *
+ * Classes (a64 guests):
  *   sdot        SDOT/UDOT (vector and by element): 4 int8 MACs per lane
  *   smlal       SMLAL/SMLAL2/UMLAL (vector and by element): int16 widening MAC
  *   fmla        FMLA (vector and by element): f32/f64 fused multiply-add
@@ -30,6 +35,17 @@
  *   load_store  loads and stores (scalar and SIMD)
  *   branch      branches, exception generation, system instructions
  *   other       everything else (integer data processing)
+ *
+ * Classes (T32 guests, Armv7-M / Armv8.1-M; decoding in t32_classes.h):
+ *   other, mac, div, load_store, ldm_stm, branch, loop_end, mve_mem, mve_alu
+ * and events (counted, not instructions), from the order of instructions
+ * inside a translation block:
+ *   transfers     registers moved by LDM/STM/PUSH/POP/LDRD/STRD
+ *   mem_follows   single loads/stores right after a single load/store (the
+ *                 Cortex-M4 pipelines such neighbours: one cycle, not two)
+ *   mve_overlaps  vector instructions right after a vector instruction of the
+ *                 other group (memory vs arithmetic), which beat-wise
+ *                 execution overlaps on a dual-beat core (Cortex-M55)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,31 +54,47 @@
 
 #include <qemu-plugin.h>
 
+#include "t32_classes.h"
+
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
-enum klass { SDOT, SMLAL, FMLA, SIMD_OTHER, LOAD_STORE, BRANCH, OTHER, N_CLASSES };
+enum a64_class { SDOT, SMLAL, FMLA, SIMD_OTHER, LOAD_STORE, BRANCH, OTHER, A64_N_CLASSES };
 
-static const char *const CLASS_NAMES[N_CLASSES] = {
+static const char *const A64_CLASS_NAMES[A64_N_CLASSES] = {
     "sdot", "smlal", "fmla", "simd_other", "load_store", "branch", "other",
 };
 
-static uint64_t counts[N_CLASSES];
+enum event { TRANSFERS, MEM_FOLLOWS, MVE_OVERLAPS, N_EVENTS };
+
+static const char *const EVENT_NAMES[N_EVENTS] = {"transfers", "mem_follows", "mve_overlaps"};
+
+#define MAX_CLASSES 16
+
+/* The guest's classes (a64 or T32), counters and events. */
+static const char *const *class_names;
+static int n_classes, n_events;
+static uint64_t counts[MAX_CLASSES];
+static uint64_t events[N_EVENTS];
 static char *out_path;
 static int is_a64;
 
-/* hint #100 */
+/* hint #100 (a64) and hint.w #100 (T32, halfwords F3AF 8064) */
 #define MARK_INSN (0xD503201Fu | (100u << 5))
-static uint64_t *marks;
+#define MARK_T32_HW1 0xF3AFu
+#define MARK_T32_HW2 0x8064u
+
+/* One snapshot per executed marker: the classes, then the events. */
+struct snapshot {
+    uint64_t c[MAX_CLASSES];
+    uint64_t e[N_EVENTS];
+};
+static struct snapshot *marks;
 static size_t n_marks, cap_marks;
 
 static void on_mark(unsigned int vcpu_index, void *userdata)
 {
     (void)vcpu_index;
     (void)userdata;
-    uint64_t total = 0;
-    for (int k = 0; k < N_CLASSES; k++) {
-        total += counts[k];
-    }
     if (n_marks == cap_marks) {
         cap_marks = cap_marks ? 2 * cap_marks : 1024;
         marks = realloc(marks, cap_marks * sizeof *marks);
@@ -70,12 +102,14 @@ static void on_mark(unsigned int vcpu_index, void *userdata)
             abort();
         }
     }
-    marks[n_marks++] = total;
+    memcpy(marks[n_marks].c, counts, sizeof counts);
+    memcpy(marks[n_marks].e, events, sizeof events);
+    n_marks++;
 }
 
 /* Encodings from the Arm ARM (DDI 0487), "Advanced SIMD three same (FP16,
  * dot product)", "three different" and "vector x indexed element" groups. */
-static enum klass classify_a64(uint32_t w)
+static enum a64_class classify_a64(uint32_t w)
 {
     /* SDOT/UDOT vector: 0 Q U 01110 10 0 Rm 1 0010 1 Rn Rd */
     if ((w & 0x9FE0FC00u) == 0x0E809400u) {
@@ -118,37 +152,89 @@ static enum klass classify_a64(uint32_t w)
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
-    uint64_t per_class[N_CLASSES] = {0};
+    uint64_t per_class[MAX_CLASSES] = {0};
+    uint64_t per_event[N_EVENTS] = {0};
+    int prev = -1; /* the previous instruction's class in this block */
     size_t n = qemu_plugin_tb_n_insns(tb);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-        enum klass k = OTHER;
-        if (is_a64 && qemu_plugin_insn_size(insn) == 4) {
-            uint32_t w;
-            memcpy(&w, qemu_plugin_insn_data(insn), 4);
-            k = classify_a64(w);
-            if (w == MARK_INSN) {
-                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        const uint8_t *d = qemu_plugin_insn_data(insn);
+        size_t size = qemu_plugin_insn_size(insn);
+        int k;
+        int mark = 0;
+        if (is_a64) {
+            k = OTHER;
+            if (size == 4) {
+                uint32_t w;
+                memcpy(&w, d, 4);
+                k = classify_a64(w);
+                mark = w == MARK_INSN;
+            }
+        } else {
+            unsigned transfers = 0;
+            uint32_t hw1 = d[0] | (uint32_t)d[1] << 8;
+            /* The width from the first halfword, not from `size`: QEMU's
+             * Thumb translator peeks at the next halfword near a page end
+             * and the plugin API reports those bytes as part of a 16-bit
+             * instruction. */
+            if (!t32_is_32bit(hw1) || size < 4) {
+                k = t32_classify16(hw1, &transfers);
+            } else {
+                uint32_t hw2 = d[2] | (uint32_t)d[3] << 8;
+                k = t32_classify32(hw1, hw2, &transfers);
+                mark = hw1 == MARK_T32_HW1 && hw2 == MARK_T32_HW2;
+            }
+            per_event[TRANSFERS] += transfers;
+            if (k == T32_LOAD_STORE && prev == T32_LOAD_STORE) {
+                per_event[MEM_FOLLOWS]++;
+            }
+            if ((k == T32_MVE_MEM && prev == T32_MVE_ALU) ||
+                (k == T32_MVE_ALU && prev == T32_MVE_MEM)) {
+                per_event[MVE_OVERLAPS]++;
             }
         }
+        if (mark) {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        }
         per_class[k]++;
+        prev = k;
     }
-    for (int k = 0; k < N_CLASSES; k++) {
+    for (int k = 0; k < n_classes; k++) {
         if (per_class[k]) {
             qemu_plugin_register_vcpu_tb_exec_inline(
                 tb, QEMU_PLUGIN_INLINE_ADD_U64, &counts[k], per_class[k]);
         }
     }
+    for (int e = 0; e < n_events; e++) {
+        if (per_event[e]) {
+            qemu_plugin_register_vcpu_tb_exec_inline(
+                tb, QEMU_PLUGIN_INLINE_ADD_U64, &events[e], per_event[e]);
+        }
+    }
+}
+
+/* {"instructions": N, "classes": {...}, "events": {...}} */
+static void write_counts(FILE *f, const uint64_t *c, const uint64_t *e)
+{
+    uint64_t total = 0;
+    for (int k = 0; k < n_classes; k++) {
+        total += c[k];
+    }
+    fprintf(f, "{\"instructions\": %" PRIu64 ", \"classes\": {", total);
+    for (int k = 0; k < n_classes; k++) {
+        fprintf(f, "%s\"%s\": %" PRIu64, k ? ", " : "", class_names[k], c[k]);
+    }
+    fprintf(f, "}, \"events\": {");
+    for (int k = 0; k < n_events; k++) {
+        fprintf(f, "%s\"%s\": %" PRIu64, k ? ", " : "", EVENT_NAMES[k], e[k]);
+    }
+    fprintf(f, "}");
 }
 
 static void at_exit(qemu_plugin_id_t id, void *p)
 {
     (void)id;
     (void)p;
-    uint64_t total = 0;
-    for (int k = 0; k < N_CLASSES; k++) {
-        total += counts[k];
-    }
     FILE *f = fopen(out_path, "w");
     if (!f) {
         char msg[512];
@@ -156,13 +242,20 @@ static void at_exit(qemu_plugin_id_t id, void *p)
         qemu_plugin_outs(msg);
         return;
     }
-    fprintf(f, "{\"instructions\": %" PRIu64 ", \"classes\": {", total);
-    for (int k = 0; k < N_CLASSES; k++) {
-        fprintf(f, "%s\"%s\": %" PRIu64, k ? ", " : "", CLASS_NAMES[k], counts[k]);
-    }
-    fprintf(f, "}, \"marks\": [");
+    write_counts(f, counts, events);
+    fprintf(f, ", \"marks\": [");
     for (size_t i = 0; i < n_marks; i++) {
-        fprintf(f, "%s%" PRIu64, i ? ", " : "", marks[i]);
+        uint64_t total = 0;
+        for (int k = 0; k < n_classes; k++) {
+            total += marks[i].c[k];
+        }
+        fprintf(f, "%s%" PRIu64, i ? ", " : "", total);
+    }
+    fprintf(f, "], \"mark_counts\": [");
+    for (size_t i = 0; i < n_marks; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        write_counts(f, marks[i].c, marks[i].e);
+        fprintf(f, "}");
     }
     fprintf(f, "]}\n");
     fclose(f);
@@ -185,6 +278,18 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
         return 1;
     }
     is_a64 = strcmp(info->target_name, "aarch64") == 0;
+    if (is_a64) {
+        class_names = A64_CLASS_NAMES;
+        n_classes = A64_N_CLASSES;
+        n_events = 0;
+    } else if (strcmp(info->target_name, "arm") == 0) {
+        class_names = T32_CLASS_NAMES;
+        n_classes = T32_N_CLASSES;
+        n_events = N_EVENTS;
+    } else {
+        fprintf(stderr, "insn_count: guest `%s` is neither aarch64 nor arm\n", info->target_name);
+        return 1;
+    }
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;

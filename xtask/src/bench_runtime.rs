@@ -224,7 +224,7 @@ fn op_profile(
         &[("NYQUIST_PROFILE_MARKERS", "1")],
     )?;
     let v: serde_json::Value =
-        serde_json::from_str(&stdout).context("nyquist bench --profile --json")?;
+        serde_json::from_slice(&stdout).context("nyquist bench --profile --json")?;
     let nodes = v["profile"]["nodes"].as_array().context("profile nodes")?;
     let regions: Vec<u64> = counts.marks.chunks_exact(2).map(|p| p[1] - p[0]).collect();
     anyhow::ensure!(
@@ -614,7 +614,7 @@ fn host(cases: &[Case], rounds: usize, json: Option<&Path>) -> Result<()> {
     }
     println!("\n\"spread too wide to conclude\": the goal lies inside the min–max of the per-round ratios.");
     if let Some(p) = json {
-        std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
+        crate::util::write_atomic(p, serde_json::to_string_pretty(&rows)?)?;
         println!("wrote {}", p.display());
     }
     Ok(())
@@ -690,7 +690,7 @@ fn aarch64(cases: &[Case], json: Option<&Path>) -> Result<()> {
     }
     print_counts(&rows);
     if let Some(p) = json {
-        std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
+        crate::util::write_atomic(p, serde_json::to_string_pretty(&rows)?)?;
         println!("wrote {}", p.display());
     }
     Ok(())

@@ -13,6 +13,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::qemu_plugin::Counts;
 use crate::util::{cargo, ensure_apt, ensure_target, run};
 
 /// One build of a board image: which kernel, compiled for which core.
@@ -270,25 +271,32 @@ pub fn decode(elf: &[u8], bytes: &[u8]) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// `qemu-system-arm` arguments for a board (the image follows as `-kernel`):
+/// semihosting for the log and the exit, `-icount shift=0` so that SysTick
+/// counts instructions.
+fn qemu_args(b: &Board) -> Result<Vec<&'static str>> {
+    let machine = b.qemu.context("not a QEMU board")?;
+    Ok(vec![
+        "-M",
+        machine,
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-icount",
+        "shift=0",
+    ])
+}
+
 /// Run an image under QEMU; returns (exit code, decoded log lines).
 pub fn run_qemu(b: &Board, elf_path: &Path) -> Result<(i32, Vec<String>)> {
     ensure_apt(&["qemu-system-arm"])?;
-    let machine = b.qemu.context("not a QEMU board")?;
     let out = Command::new("qemu-system-arm")
-        .args([
-            "-M",
-            machine,
-            "-nographic",
-            "-monitor",
-            "none",
-            "-serial",
-            "none",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-icount",
-            "shift=0",
-            "-kernel",
-        ])
+        .args(qemu_args(b)?)
+        .arg("-kernel")
         .arg(elf_path)
         .output()
         .context("qemu-system-arm")?;
@@ -297,23 +305,72 @@ pub fn run_qemu(b: &Board, elf_path: &Path) -> Result<(i32, Vec<String>)> {
     Ok((out.status.code().unwrap_or(-1), lines))
 }
 
-/// `cargo xtask fw run|bench|build --board B [--probe]`.
+/// Run an image under QEMU with the instruction-counting plugin: the
+/// decoded log lines and the counts by class, with a snapshot at each of
+/// the demo's markers (start and end of every inference). The image must
+/// exit 0.
+pub fn run_qemu_counted(
+    b: &Board,
+    elf_path: &Path,
+    plugin: &Path,
+) -> Result<(Vec<String>, Counts)> {
+    ensure_apt(&["qemu-system-arm"])?;
+    let (counts, stdout) = crate::qemu_plugin::count(
+        plugin,
+        "qemu-system-arm",
+        &qemu_args(b)?,
+        &["-kernel".into(), elf_path.display().to_string()],
+        &[],
+    )?;
+    let elf = std::fs::read(elf_path)?;
+    Ok((decode(&elf, &stdout)?, counts))
+}
+
+/// `cargo xtask fw run|bench|build --board B [--model M] [--probe] [--json OUT]`.
 pub fn fw(args: &[String]) -> Result<()> {
     let (cmd, rest) = args.split_first().context(
-        "usage: cargo xtask fw run|bench|build --board BOARD [--model bundled|resnet8] [--probe]",
+        "usage: cargo xtask fw run|bench|build --board BOARD [--model bundled|resnet8] [--probe] [--json OUT]",
     )?;
     let mut name = None;
     let mut probe = false;
-    let mut model = FwModel::Bundled;
+    let mut model = None;
+    let mut json = None;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--board" => name = it.next().cloned(),
             "--probe" => probe = true,
-            "--model" => model = FwModel::parse(it.next().map_or("", String::as_str))?,
+            "--model" => model = Some(FwModel::parse(it.next().map_or("", String::as_str))?),
+            "--json" => json = Some(PathBuf::from(it.next().context("--json needs a file")?)),
             other => bail!("fw: unknown argument `{other}`"),
         }
     }
+    if cmd == "bench" {
+        // Every QEMU board and both models unless named.
+        let boards: Vec<Board> = match &name {
+            Some(n) => vec![board(n)?],
+            None => BOARDS.into_iter().filter(|b| b.qemu.is_some()).collect(),
+        };
+        let models = match model {
+            Some(m) => vec![m],
+            None => vec![FwModel::Bundled, FwModel::Resnet8],
+        };
+        let mut rows = Vec::new();
+        for m in &models {
+            let data = generate_data(*m)?;
+            for b in &boards {
+                rows.extend(crate::fw_bench::bench(b, &data, *m)?);
+            }
+        }
+        crate::fw_bench::summary(&rows);
+        if let Some(path) = json {
+            crate::util::write_atomic(&path, serde_json::to_string_pretty(&rows)? + "\n")?;
+            println!("wrote {} ({} rows)", path.display(), rows.len());
+        }
+        return Ok(());
+    }
+    anyhow::ensure!(json.is_none(), "--json is for `fw bench`");
+    let model = model.unwrap_or(FwModel::Bundled);
     let b = board(name.as_deref().context("fw needs --board")?)?;
     let data = generate_data(model)?;
     match cmd.as_str() {
@@ -341,7 +398,6 @@ pub fn fw(args: &[String]) -> Result<()> {
             }
             check(&b, code, &lines)
         }
-        "bench" => crate::fw_bench::bench(&b, &data, model),
         other => bail!("fw: unknown command `{other}` (run, bench, build)"),
     }
 }

@@ -1,14 +1,19 @@
-//! `cargo xtask fw bench --board B`: per-layer instruction counts of the scalar
-//! and the SIMD build under QEMU, MACs per instruction, flash and RAM.
+//! `cargo xtask fw bench [--board B] [--model M] [--json OUT]`: per-layer
+//! instruction counts of the scalar and the SIMD builds under QEMU, MACs per
+//! instruction, the cycle estimate (`fw_cycles`) with the goals and the
+//! MLPerf Tiny anchors beside it, flash and RAM.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use nyquist_firmware::{Model, Op};
 use nyquist_nqm::cost::{op_shapes, OpShape};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::fw::{build, check, run_qemu, Board, FwModel};
+use crate::fw::{build, check, run_qemu_counted, Board, FwModel};
+use crate::fw_cycles::{for_cpu, per_inference, CycleModel};
 use crate::fw_log::{of_kind, one, records, Record};
 
 /// Each op of a blob: its name for the table (`conv 3x3 16→32`) and its
@@ -73,7 +78,7 @@ fn section_sizes(elf: &Path) -> Result<Vec<(String, u64)>> {
 
 /// Run the bench: every variant of the board, per-layer instructions, MACs per
 /// instruction, flash and RAM.
-pub fn bench(b: &Board, data: &Path, model: FwModel) -> Result<()> {
+pub fn bench(b: &Board, data: &Path, model: FwModel) -> Result<Vec<Row>> {
     if b.qemu.is_none() {
         anyhow::bail!(
             "fw bench counts instructions under QEMU; on {} use `cargo xtask fw run --board {} --probe`, which logs DWT cycles per layer",
@@ -85,10 +90,29 @@ pub fn bench(b: &Board, data: &Path, model: FwModel) -> Result<()> {
     let ops = layers(&blob)?;
     let mut logs = Vec::new();
     let mut elfs = Vec::new();
+    let cycles = for_cpu(b.cpu).with_context(|| format!("no cycle model for {}", b.cpu))?;
+    let plugin = crate::qemu_plugin::build("qemu-system-arm", &crate::util::target_dir()?)?;
+    let mut rows = Vec::new();
+    let macs: u64 = ops.iter().map(|(_, s)| s.macs).sum();
     for v in b.variants {
         let elf = build(b, v, data)?;
-        let (code, log) = run_qemu(b, &elf)?;
-        check(b, code, &log)?;
+        let (log, plugin_counts) = run_qemu_counted(b, &elf, &plugin)?;
+        check(b, 0, &log)?;
+        let per = per_inference(&plugin_counts)?;
+        let est = cycles.cycles(&per)?;
+        rows.push(Row {
+            model: model.name().into(),
+            board: b.name.into(),
+            core: cycles.core.into(),
+            kernels: v.name.into(),
+            macs,
+            instructions: per.instructions,
+            est_cycles: est.round() as u64,
+            clock_mhz: cycles.clock_mhz,
+            est_ms: cycles.ms(est),
+            classes: per.classes.clone(),
+            events: per.events.clone(),
+        });
         let recs = records(&log);
         logs.push(counts(&recs, &ops)?);
         elfs.push((elf, recs));
@@ -159,21 +183,7 @@ pub fn bench(b: &Board, data: &Path, model: FwModel) -> Result<()> {
     );
     write_measurement(b, model, &names, &ops, &logs, &totals)?;
     compare_with_estimate(b, data, names[best], totals[best])?;
-    if model == FwModel::Resnet8 {
-        let macs: u64 = ops.iter().map(|(_, s)| s.macs).sum();
-        let per_mac = totals[best] as f64 / macs.max(1) as f64;
-        println!(
-            "\nMLPerf Tiny anchors (cycles on silicon; these are instructions, and a cycle is never less than an instruction):"
-        );
-        println!(
-            "- ResNet-8, Cortex-M4 at 120 MHz, best v1.1/v1.2 closed results (X-CUBE-AI, Plumerai): ≈ 165 ms for 12.5 M MACs ≈ 1.6 cycles/MAC"
-        );
-        println!("- Cortex-M85, TFLM + CMSIS-NN: ≈ 0.33 cycles/MAC");
-        println!(
-            "- here, {} on {}: {} MACs, {} instructions = {per_mac:.3} instructions/MAC (≥ that many cycles/MAC)",
-            names[best], b.cpu, macs, totals[best]
-        );
-    }
+    print_cycles(&cycles, &rows, model);
     let (elf, recs) = &elfs[best];
     let ram = one(recs, "ram")?;
     let secs = section_sizes(elf)?;
@@ -211,7 +221,108 @@ pub fn bench(b: &Board, data: &Path, model: FwModel) -> Result<()> {
         n("lower_bound"),
         n("scratch")
     );
-    Ok(())
+    Ok(rows)
+}
+
+/// One row of `fw bench --json`: a whole network on one core with one
+/// kernel build, per inference.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// `bundled` or `resnet8`.
+    pub model: String,
+    /// QEMU board.
+    pub board: String,
+    /// The core whose timings the estimate uses.
+    pub core: String,
+    /// Kernel build (`scalar`, `dsp`, `helium`, ...).
+    pub kernels: String,
+    /// Multiply-accumulates of the network.
+    pub macs: u64,
+    /// Instructions executed between the inference's markers (plugin).
+    pub instructions: u64,
+    /// Estimated cycles (instructions by class × TRM cycles; `fw_cycles`).
+    pub est_cycles: u64,
+    /// The clock the milliseconds are for.
+    pub clock_mhz: f64,
+    /// Estimated milliseconds at `clock_mhz`.
+    pub est_ms: f64,
+    /// Instructions by class.
+    pub classes: BTreeMap<String, u64>,
+    /// Events (`transfers`, `mem_follows`, `mve_overlaps`).
+    pub events: BTreeMap<String, u64>,
+}
+
+/// Goals of issue #14 (instructions per MAC, whole network) by kernels.
+fn goal(kernels: &str) -> Option<f64> {
+    match kernels {
+        "dsp" => Some(1.6),
+        "helium" => Some(0.22),
+        _ => None,
+    }
+}
+
+/// The cycle-estimate table of one board and model, with the anchors.
+fn print_cycles(m: &CycleModel, rows: &[Row], model: FwModel) {
+    println!(
+        "\nCycle estimate, {} — instructions by class × TRM cycles (xtask/src/fw_cycles.rs); an estimate, not a measurement\n",
+        m.core
+    );
+    println!(
+        "| kernels | instructions | instr/MAC | goal instr/MAC | est. cycles | est. cycles/MAC | est. ms at {} MHz ({}) |",
+        m.clock_mhz, m.clock_of
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let per = |x: u64| x as f64 / r.macs.max(1) as f64;
+        let goal = goal(&r.kernels).map_or("–".into(), |g| {
+            let met = if per(r.instructions) <= g {
+                "met"
+            } else {
+                "not met"
+            };
+            format!("≤ {g} ({met})")
+        });
+        println!(
+            "| {} | {} | {:.3} | {goal} | {} | {:.3} | {:.2} |",
+            r.kernels,
+            r.instructions,
+            per(r.instructions),
+            r.est_cycles,
+            per(r.est_cycles),
+            r.est_ms
+        );
+    }
+    if model == FwModel::Resnet8 {
+        println!("\nMLPerf Tiny anchors for ResNet-8 (12.5 M MACs; cycles on silicon, v1.1/v1.2 closed division):");
+        println!(
+            "- Cortex-M4 at 120 MHz, STMicroelectronics X-CUBE-AI: 165.1 ms ≈ 1.58 cycles/MAC"
+        );
+        println!("- Cortex-M33 at 160 MHz, Plumerai: 104.3 ms ≈ 1.33 cycles/MAC");
+        println!("- Cortex-M85 at 480 MHz, TFLM + CMSIS-NN: 8.5 ms ≈ 0.33 cycles/MAC");
+    }
+}
+
+/// Every row of a `fw bench` run, one line each.
+pub fn summary(rows: &[Row]) {
+    println!("\n## fw bench summary (per inference; cycles estimated, see above)\n");
+    println!("| model | board | kernels | MACs | instructions | instr/MAC | est. cycles | est. cycles/MAC | est. ms |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let per = |x: u64| x as f64 / r.macs.max(1) as f64;
+        println!(
+            "| {} | {} | {} | {} | {} | {:.3} | {} | {:.3} | {:.2} at {} MHz |",
+            r.model,
+            r.board,
+            r.kernels,
+            r.macs,
+            r.instructions,
+            per(r.instructions),
+            r.est_cycles,
+            per(r.est_cycles),
+            r.est_ms,
+            r.clock_mhz
+        );
+    }
 }
 
 /// Where `fw bench` records a board's measurement (committed). The bundled
@@ -291,10 +402,7 @@ fn write_measurement(
         "variants": variants,
     });
     let path = measurement_path(b.name, model);
-    std::fs::create_dir_all(path.parent().context("measurement folder")?)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")?;
-    std::fs::rename(&tmp, &path)?;
+    crate::util::write_atomic(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
     println!("wrote {}", path.display());
     Ok(())
 }

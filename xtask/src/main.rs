@@ -20,6 +20,7 @@ mod cross;
 mod demo;
 mod fw;
 mod fw_bench;
+mod fw_cycles;
 mod fw_log;
 mod qemu_plugin;
 mod util;

@@ -16,53 +16,77 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::util::{output, run};
+use crate::util::{ensure_apt, output, run};
 
 const SOURCE: &str = "xtask/qemu-plugin/insn_count.c";
+/// The T32 decoder the plugin includes, and its test program.
+const T32_HEADER: &str = "xtask/qemu-plugin/t32_classes.h";
+const T32_TEST: &str = "xtask/qemu-plugin/t32_classes_test.c";
+/// The bare-metal Cortex-M55 probe with hand-counted classes.
+const T32_PROBE: &str = "xtask/qemu-plugin/probe_t32.s";
 
 /// What the plugin writes at exit.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Counts {
     /// Every executed guest instruction.
     pub instructions: u64,
-    /// By class (`sdot`, `smlal`, `fmla`, `simd_other`, `load_store`, `branch`, `other`).
+    /// By class: a64 guests `sdot`, `smlal`, `fmla`, `simd_other`,
+    /// `load_store`, `branch`, `other`; T32 guests `other`, `mac`, `div`,
+    /// `load_store`, `ldm_stm`, `branch`, `loop_end`, `mve_mem`, `mve_alu`.
     pub classes: BTreeMap<String, u64>,
+    /// T32 guests: `transfers`, `mem_follows`, `mve_overlaps` (see the
+    /// plugin's header comment); empty for a64 guests.
+    #[serde(default)]
+    pub events: BTreeMap<String, u64>,
     /// The running total at each executed marker (`hint #100`).
     #[serde(default)]
     pub marks: Vec<u64>,
+    /// The counts by class and the events at each executed marker.
+    #[serde(default)]
+    pub mark_counts: Vec<Counts>,
+}
+
+/// `a − b`, key by key (saturating), then divided by `n`.
+fn sub_div(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>, n: u64) -> BTreeMap<String, u64> {
+    a.iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(b.get(k).copied().unwrap_or(0)) / n.max(1),
+            )
+        })
+        .collect()
 }
 
 impl Counts {
-    /// `self − base`, class by class (saturating).
+    /// `self − base`, class by class and event by event (saturating).
     pub fn minus(&self, base: &Counts) -> Counts {
         Counts {
-            marks: vec![],
             instructions: self.instructions.saturating_sub(base.instructions),
-            classes: self
-                .classes
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.saturating_sub(base.classes.get(k).copied().unwrap_or(0)),
-                    )
-                })
-                .collect(),
+            classes: sub_div(&self.classes, &base.classes, 1),
+            events: sub_div(&self.events, &base.events, 1),
+            ..Counts::default()
         }
     }
 
     /// Every count divided by `n` (per-iteration figures).
     pub fn per(&self, n: u64) -> Counts {
-        let n = n.max(1);
+        let zero = BTreeMap::new();
         Counts {
-            marks: vec![],
-            instructions: self.instructions / n,
-            classes: self
-                .classes
-                .iter()
-                .map(|(k, v)| (k.clone(), v / n))
-                .collect(),
+            instructions: self.instructions / n.max(1),
+            classes: sub_div(&self.classes, &zero, n),
+            events: sub_div(&self.events, &zero, n),
+            ..Counts::default()
         }
+    }
+
+    /// A class's or an event's count (0 when absent).
+    pub fn get(&self, key: &str) -> u64 {
+        self.classes
+            .get(key)
+            .or_else(|| self.events.get(key))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -146,10 +170,14 @@ pub fn build(pkg: &str, target_dir: &Path) -> Result<PathBuf> {
     let version = source_version(pkg)?;
     let so = dir.join(format!("libinsn_count-{}.so", version.replace(':', "_")));
     let fresh = |p: &Path| -> bool {
-        let (Ok(a), Ok(b)) = (std::fs::metadata(p), std::fs::metadata(SOURCE)) else {
+        let Ok(built) = std::fs::metadata(p).and_then(|m| m.modified()) else {
             return false;
         };
-        matches!((a.modified(), b.modified()), (Ok(a), Ok(b)) if a >= b)
+        [SOURCE, T32_HEADER].iter().all(|src| {
+            std::fs::metadata(src)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| built >= m)
+        })
     };
     if fresh(&so) {
         return Ok(so);
@@ -160,7 +188,7 @@ pub fn build(pkg: &str, target_dir: &Path) -> Result<PathBuf> {
         .args(["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror"])
         .arg("-I")
         .arg(&include)
-        .arg("-o")
+        .args(["-I", "xtask/qemu-plugin", "-o"])
         .arg(&so)
         .arg(SOURCE))?;
     Ok(so)
@@ -168,14 +196,14 @@ pub fn build(pkg: &str, target_dir: &Path) -> Result<PathBuf> {
 
 /// Run `prog` under `qemu` (with `qemu_args`, without its `-plugin`) with
 /// the plugin and the environment `envs`; return the counts it wrote and
-/// the program's stdout.
+/// the program's stdout (raw bytes: the firmware's is defmt frames).
 pub fn count(
     plugin: &Path,
     qemu: &str,
     qemu_args: &[&str],
     prog: &[String],
     envs: &[(&str, &str)],
-) -> Result<(Counts, String)> {
+) -> Result<(Counts, Vec<u8>)> {
     let out = tempfile_path("insn-count", "json");
     let mut c = Command::new(qemu);
     c.envs(envs.iter().copied())
@@ -196,7 +224,7 @@ pub fn count(
         .with_context(|| format!("the plugin wrote no counts to {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
     let counts: Counts = serde_json::from_str(&text).context("plugin output")?;
-    Ok((counts, String::from_utf8_lossy(&o.stdout).into_owned()))
+    Ok((counts, o.stdout))
 }
 
 fn tempfile_path(stem: &str, ext: &str) -> PathBuf {
@@ -267,5 +295,90 @@ pub fn self_test(target_dir: &Path) -> Result<()> {
         c.instructions,
         c.marks.len()
     );
+    self_test_t32(target_dir)
+}
+
+/// The T32 side: the decoder on encodings from LLVM's assembler
+/// (`t32_classes_test.c`), then the plugin under `qemu-system-arm` on
+/// `probe_t32.s`, whose classes, events and markers are counted by hand.
+fn self_test_t32(target_dir: &Path) -> Result<()> {
+    let dir = target_dir.join("qemu-plugin");
+    let test = dir.join("t32_classes_test");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    run(Command::new(&cc)
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&test)
+        .arg(T32_TEST))?;
+    run(&mut Command::new(&test))?;
+    ensure_apt(&["qemu-system-arm", "binutils-arm-linux-gnueabihf"])?;
+    let plugin = build("qemu-system-arm", target_dir)?;
+    let (obj, elf) = (dir.join("probe_t32.o"), dir.join("probe_t32"));
+    run(Command::new("arm-linux-gnueabihf-as")
+        .args(["-march=armv8.1-m.main+mve", "-mthumb", "-o"])
+        .arg(&obj)
+        .arg(T32_PROBE))?;
+    run(Command::new("arm-linux-gnueabihf-ld")
+        .args(["-Ttext=0x100", "--section-start=.vectors=0", "-o"])
+        .arg(&elf)
+        .arg(&obj))?;
+    let (c, _) = count(
+        &plugin,
+        "qemu-system-arm",
+        &QEMU_M55,
+        &["-kernel".into(), elf.display().to_string()],
+        &[],
+    )?;
+    let want = [
+        ("other", 18),
+        ("mac", 10),
+        ("div", 10),
+        ("load_store", 24),
+        ("ldm_stm", 30),
+        ("branch", 1),
+        ("loop_end", 10),
+        ("mve_mem", 20),
+        ("mve_alu", 10),
+        ("transfers", 80),
+        ("mem_follows", 11),
+        ("mve_overlaps", 20),
+    ];
+    for (k, n) in want {
+        anyhow::ensure!(
+            c.get(k) == n,
+            "insn_count T32 self-test: {k} = {}, expected {n} ({c:?})",
+            c.get(k)
+        );
+    }
+    anyhow::ensure!(
+        c.instructions == 133 && c.mark_counts.len() == 10,
+        "insn_count T32 self-test: {} instructions, {} markers; expected 133 and 10",
+        c.instructions,
+        c.mark_counts.len()
+    );
+    // Two markers one loop iteration apart: exactly one iteration's classes.
+    let one = c.mark_counts[5].minus(&c.mark_counts[4]);
+    anyhow::ensure!(
+        one.instructions == 12 && one.get("ldm_stm") == 3 && one.get("transfers") == 8,
+        "insn_count T32 self-test: one iteration between markers is {one:?}"
+    );
+    println!(
+        "insn_count plugin: exact T32 classes on the M55 probe ({} instructions, {} markers)",
+        c.instructions,
+        c.mark_counts.len()
+    );
     Ok(())
 }
+
+/// `qemu-system-arm` arguments for a bare-metal Cortex-M55 (MPS3 AN547) run
+/// that exits through semihosting; the program follows as `-kernel ELF`.
+const QEMU_M55: [&str; 9] = [
+    "-M",
+    "mps3-an547",
+    "-nographic",
+    "-monitor",
+    "none",
+    "-serial",
+    "none",
+    "-semihosting-config",
+    "enable=on,target=native",
+];

@@ -89,6 +89,18 @@ pub fn output(cmd: &mut Command) -> Option<String> {
 }
 
 /// Install a rustup target unless it is there.
+/// Write `text` to `path` whole or not at all: a temporary file beside it,
+/// then a rename (a reader never sees half a file).
+pub fn write_atomic(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
 pub fn ensure_target(target: &str) -> Result<()> {
     let installed =
         output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();

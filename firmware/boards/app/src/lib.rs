@@ -50,6 +50,11 @@ pub trait Platform {
     }
     /// What the counter counts.
     fn unit(&self) -> &'static str;
+    /// Mark a point of the run for an instruction-counting emulator: the
+    /// demo marks the start and end of every inference, and `cargo xtask fw
+    /// bench` costs the instructions between by class (the cycle estimate).
+    /// Nothing by default (silicon has DWT cycles instead).
+    fn mark(&mut self) {}
     /// End the program with a status (0 = success).
     fn exit(&mut self, code: i32) -> !;
 }
@@ -253,6 +258,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     let mut total: u64 = 0;
     for k in 0..images {
         let input = nyquist_firmware::nqm::as_i8(&INPUTS[k * n..(k + 1) * n]);
+        p.mark();
         let mut last = p.now();
         let t0 = last;
         let r = model.run_with(arena, input, &mut out[..outs], |e| {
@@ -265,6 +271,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
             last = now;
         });
         total += p.now().wrapping_sub(t0) as u64;
+        p.mark();
         if let Err(e) = r {
             defmt::error!("inference failed on image {=usize}: {}", k, e);
             p.exit(2);
