@@ -112,7 +112,7 @@ impl Board {
     }
 }
 
-fn board(name: &str) -> Result<Board> {
+pub fn board(name: &str) -> Result<Board> {
     BOARDS
         .into_iter()
         .find(|b| b.name == name)
@@ -274,7 +274,7 @@ pub fn decode(elf: &[u8], bytes: &[u8]) -> Result<Vec<String>> {
 /// `qemu-system-arm` arguments for a board (the image follows as `-kernel`):
 /// semihosting for the log and the exit, `-icount shift=0` so that SysTick
 /// counts instructions.
-fn qemu_args(b: &Board) -> Result<Vec<&'static str>> {
+pub fn qemu_args(b: &Board) -> Result<Vec<&'static str>> {
     let machine = b.qemu.context("not a QEMU board")?;
     Ok(vec![
         "-M",

@@ -324,7 +324,7 @@ fn self_test_t32(target_dir: &Path) -> Result<()> {
     let (c, _) = count(
         &plugin,
         "qemu-system-arm",
-        &QEMU_M55,
+        &crate::fw::qemu_args(&crate::fw::board("qemu-an547")?)?,
         &["-kernel".into(), elf.display().to_string()],
         &[],
     )?;
@@ -368,17 +368,3 @@ fn self_test_t32(target_dir: &Path) -> Result<()> {
     );
     Ok(())
 }
-
-/// `qemu-system-arm` arguments for a bare-metal Cortex-M55 (MPS3 AN547) run
-/// that exits through semihosting; the program follows as `-kernel ELF`.
-const QEMU_M55: [&str; 9] = [
-    "-M",
-    "mps3-an547",
-    "-nographic",
-    "-monitor",
-    "none",
-    "-serial",
-    "none",
-    "-semihosting-config",
-    "enable=on,target=native",
-];
