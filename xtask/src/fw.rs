@@ -272,11 +272,13 @@ pub fn decode(elf: &[u8], bytes: &[u8]) -> Result<Vec<String>> {
 }
 
 /// `qemu-system-arm` arguments for a board (the image follows as `-kernel`):
-/// semihosting for the log and the exit, `-icount shift=0` so that SysTick
-/// counts instructions.
-pub fn qemu_args(b: &Board) -> Result<Vec<&'static str>> {
+/// semihosting for the log and the exit and, with `icount`, `-icount
+/// shift=0` so that SysTick counts instructions. (Under icount QEMU runs a
+/// block again when an instruction touches a device mid-block, which the
+/// plugin counts twice: leave it off where exact counts matter.)
+pub fn qemu_args(b: &Board, icount: bool) -> Result<Vec<&'static str>> {
     let machine = b.qemu.context("not a QEMU board")?;
-    Ok(vec![
+    let mut args = vec![
         "-M",
         machine,
         "-nographic",
@@ -286,16 +288,18 @@ pub fn qemu_args(b: &Board) -> Result<Vec<&'static str>> {
         "none",
         "-semihosting-config",
         "enable=on,target=native",
-        "-icount",
-        "shift=0",
-    ])
+    ];
+    if icount {
+        args.extend(["-icount", "shift=0"]);
+    }
+    Ok(args)
 }
 
 /// Run an image under QEMU; returns (exit code, decoded log lines).
 pub fn run_qemu(b: &Board, elf_path: &Path) -> Result<(i32, Vec<String>)> {
     ensure_apt(&["qemu-system-arm"])?;
     let out = Command::new("qemu-system-arm")
-        .args(qemu_args(b)?)
+        .args(qemu_args(b, true)?)
         .arg("-kernel")
         .arg(elf_path)
         .output()
@@ -318,7 +322,7 @@ pub fn run_qemu_counted(
     let (counts, stdout) = crate::qemu_plugin::count(
         plugin,
         "qemu-system-arm",
-        &qemu_args(b)?,
+        &qemu_args(b, true)?,
         &["-kernel".into(), elf_path.display().to_string()],
         &[],
     )?;

@@ -324,7 +324,7 @@ fn self_test_t32(target_dir: &Path) -> Result<()> {
     let (c, _) = count(
         &plugin,
         "qemu-system-arm",
-        &crate::fw::qemu_args(&crate::fw::board("qemu-an547")?)?,
+        &crate::fw::qemu_args(&crate::fw::board("qemu-an547")?, false)?,
         &["-kernel".into(), elf.display().to_string()],
         &[],
     )?;
