@@ -142,11 +142,16 @@ pub fn run(
             .iter()
             .map(|c| {
                 format!(
-                    "{} ~{:.1} M instructions/image (≥ {:.1} ms at {} MHz)",
+                    "{} ~{:.1} M instructions/image (≥ {:.1} ms at {} MHz{})",
                     c.core.name,
                     c.instructions as f64 / 1e6,
                     c.ms_lower_bound,
-                    c.core.clock_mhz
+                    c.core.clock_mhz,
+                    match (c.est_cycles, c.est_ms) {
+                        (Some(cy), Some(ms)) =>
+                            format!("; est. {:.1} M cycles ≈ {ms:.1} ms", cy as f64 / 1e6),
+                        _ => String::new(),
+                    }
                 )
             })
             .collect();

@@ -740,23 +740,26 @@ fn deployment_markdown(
     );
     let _ = writeln!(
         s,
-        "| core | kernels | est. instructions / image | ms at clock, CPI 1 (lower bound) | clock |\n|---|---|---:|---:|---|"
+        "| core | kernels | est. instructions / image | ms at clock, CPI 1 (lower bound) | est. cycles / image | est. ms | clock |\n|---|---|---:|---:|---:|---:|---|"
     );
     for c in &d.cores {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "–".into());
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} | {} MHz ({}) |",
+            "| {} | {} | {} | {:.1} | {} | {} | {} MHz ({}) |",
             c.core.name,
             c.core.kernels,
             c.instructions,
             c.ms_lower_bound,
+            opt(c.est_cycles.map(|x| x.to_string())),
+            opt(c.est_ms.map(|x| format!("{x:.1}"))),
             c.core.clock_mhz,
             c.core.clock_of
         );
     }
     let _ = writeln!(
         s,
-        "\nInstructions are a model fitted to `cargo xtask fw bench` measurements under QEMU (`firmware/bench/*.json`), not cycles; milliseconds assume one cycle per instruction.{}",
+        "\nInstructions are a model fitted to `cargo xtask fw bench` measurements under QEMU (`firmware/bench/*.json`), not cycles; the lower-bound milliseconds assume one cycle per instruction. Estimated cycles scale the instructions by the measured network's estimated cycles per instruction (instructions counted by class under QEMU, weighted by the cores' Technical Reference Manual cycle counts: an estimate, not a measurement).{}",
         if d.notes.is_empty() {
             String::new()
         } else {

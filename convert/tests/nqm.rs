@@ -328,18 +328,8 @@ fn check_deployment_model(suffix: &str, whole: f64, layer: f64) {
         let (mut measured, mut predicted, mut worst) = (0f64, 0f64, 0f64);
         for l in v["layers"].as_array().unwrap() {
             let n = |k: &str| l[k].as_u64().unwrap();
-            let class = match l["class"].as_str().unwrap() {
-                "conv" => OpClass::Conv,
-                "pointwise" => OpClass::Pointwise,
-                "depthwise" => OpClass::Depthwise,
-                "fc" => OpClass::FullyConnected,
-                "pad" => OpClass::Elementwise(OpKind::Pad),
-                "gap" => OpClass::Elementwise(OpKind::GlobalAvgPool),
-                "add" => OpClass::Elementwise(OpKind::Add),
-                "lut" => OpClass::Elementwise(OpKind::Lut),
-                "alias" => OpClass::Elementwise(OpKind::Alias),
-                other => panic!("class {other}"),
-            };
+            let name = l["class"].as_str().unwrap();
+            let class = OpClass::from_name(name).unwrap_or_else(|| panic!("class {name}"));
             let s = OpShape {
                 kind: OpKind::Conv,
                 class,

@@ -26,10 +26,13 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
 #[inline]
 pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     debug_assert!((0..=31).contains(&exponent));
-    let mask = ((1i64 << exponent) - 1) as i32;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i32::from(x < 0);
-    (x >> exponent) + i32::from(remainder > threshold)
+    // In u32: `2^e − 1` for e ≤ 31 without a 64-bit shift (the same values
+    // as gemmlowp's i32 arithmetic, [`tests`] check every exponent).
+    let e = (exponent & 31) as u32;
+    let mask = (1u32 << e).wrapping_sub(1);
+    let remainder = x as u32 & mask;
+    let threshold = (mask >> 1) + u32::from(x < 0);
+    (x >> e) + i32::from(remainder > threshold)
 }
 
 /// TFLite's `MultiplyByQuantizedMultiplier`: `x · M0 · 2^shift / 2^31`, rounded.
@@ -151,7 +154,38 @@ mod tests {
         assert_eq!(quantize_multiplier(0.0), (0, 0));
     }
 
+    /// gemmlowp's `RoundingDivideByPOT` in i64, as first written here.
+    fn rdbp_i64(x: i32, exponent: i32) -> i32 {
+        let mask = ((1i64 << exponent) - 1) as i32;
+        let remainder = x & mask;
+        let threshold = (mask >> 1) + i32::from(x < 0);
+        (x >> exponent) + i32::from(remainder > threshold)
+    }
+
+    #[test]
+    fn rdbp_extremes_match_i64_form() {
+        for e in 0..=31 {
+            for x in [
+                i32::MIN,
+                i32::MIN + 1,
+                -1,
+                0,
+                1,
+                i32::MAX,
+                1 << e.min(30),
+                -(1 << e.min(30)),
+            ] {
+                assert_eq!(rounding_divide_by_pot(x, e), rdbp_i64(x, e), "{x} {e}");
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn rdbp_matches_i64_form(x in any::<i32>(), e in 0i32..=31) {
+            prop_assert_eq!(rounding_divide_by_pot(x, e), rdbp_i64(x, e));
+        }
+
         #[test]
         fn srdhm_matches_gemmlowp(a in any::<i32>(), b in any::<i32>()) {
             prop_assert_eq!(saturating_rounding_doubling_high_mul(a, b), srdhm_gemmlowp(a, b));

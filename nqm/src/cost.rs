@@ -30,6 +30,26 @@ pub enum OpClass {
 }
 
 impl OpClass {
+    /// Every class (elementwise ones for the ops that are elementwise).
+    pub const ALL: [OpClass; 11] = [
+        OpClass::Conv,
+        OpClass::Pointwise,
+        OpClass::Depthwise,
+        OpClass::Grouped,
+        OpClass::FullyConnected,
+        OpClass::Elementwise(OpKind::Pad),
+        OpClass::Elementwise(OpKind::MaxPool),
+        OpClass::Elementwise(OpKind::GlobalAvgPool),
+        OpClass::Elementwise(OpKind::Add),
+        OpClass::Elementwise(OpKind::Lut),
+        OpClass::Elementwise(OpKind::Alias),
+    ];
+
+    /// The class a [`name`](Self::name) names (`None`: no class is called so).
+    pub fn from_name(name: &str) -> Option<OpClass> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     /// Short name: `conv`, `pointwise`, `depthwise`, `grouped`, `fc`, or the op's name.
     pub const fn name(self) -> &'static str {
         match self {
@@ -166,4 +186,23 @@ pub fn op_shapes(m: &Model<'_>) -> Result<Vec<OpShape>, Error> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpClass;
+
+    #[test]
+    fn class_names_round_trip_and_are_distinct() {
+        for c in OpClass::ALL {
+            assert_eq!(OpClass::from_name(c.name()), Some(c), "{}", c.name());
+        }
+        for (i, a) in OpClass::ALL.iter().enumerate() {
+            for b in &OpClass::ALL[i + 1..] {
+                assert_ne!(a.name(), b.name());
+            }
+        }
+        assert_eq!(OpClass::from_name("fc"), Some(OpClass::FullyConnected));
+        assert_eq!(OpClass::from_name("conv2d"), None);
+    }
 }

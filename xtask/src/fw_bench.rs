@@ -181,7 +181,8 @@ pub fn bench(b: &Board, data: &Path, model: FwModel) -> Result<Vec<Row>> {
         totals[best] as f64 / conv_macs.max(1) as f64,
         totals[0] as f64 / totals[best].max(1) as f64
     );
-    write_measurement(b, model, &names, &ops, &logs, &totals)?;
+    let est: Vec<u64> = rows.iter().map(|r| r.est_cycles).collect();
+    write_measurement(b, model, &names, &ops, &logs, &totals, &est)?;
     compare_with_estimate(b, data, names[best], totals[best])?;
     print_cycles(&cycles, &rows, model);
     let (elf, recs) = &elfs[best];
@@ -359,7 +360,8 @@ fn compare_with_estimate(b: &Board, data: &Path, kernels: &str, measured: u64) -
     Ok(())
 }
 
-/// Write the per-layer instructions of every variant with each layer's shape.
+/// Write the per-layer instructions of every variant with each layer's
+/// shape, and each variant's whole-network cycle estimate.
 fn write_measurement(
     b: &Board,
     model: FwModel,
@@ -367,12 +369,13 @@ fn write_measurement(
     ops: &[(String, OpShape)],
     logs: &[Vec<u64>],
     totals: &[u64],
+    est_cycles: &[u64],
 ) -> Result<()> {
     let variants: Vec<serde_json::Value> = names
         .iter()
         .zip(logs)
-        .zip(totals)
-        .map(|((kernels, counts), total)| {
+        .zip(totals.iter().zip(est_cycles))
+        .map(|((kernels, counts), (total, est))| {
             let layers: Vec<serde_json::Value> = ops
                 .iter()
                 .zip(counts)
@@ -388,13 +391,18 @@ fn write_measurement(
                     })
                 })
                 .collect();
-            json!({ "kernels": kernels, "instructions": total, "layers": layers })
+            json!({
+                "kernels": kernels,
+                "instructions": total,
+                "est_cycles": est,
+                "layers": layers,
+            })
         })
         .collect();
     let doc = json!({
         "board": b.name,
         "cpu": b.cpu,
-        "unit": "instructions per image, QEMU -icount shift=0",
+        "unit": "instructions per image, QEMU -icount shift=0; est_cycles: instructions by class × TRM cycles (xtask/src/fw_cycles.rs), whole network",
         "model": match model {
             FwModel::Bundled => "models/fmnist/resnet18r-blurafterconv.onnx, --fold-blur, int8",
             FwModel::Resnet8 => "MLPerf Tiny ResNet-8 (convert/examples/mlperf_resnet8.rs, seeded), int8",

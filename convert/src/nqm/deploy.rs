@@ -144,6 +144,11 @@ pub struct Fit {
     pub classes: BTreeMap<&'static str, Terms>,
     /// Classes that fell back to one rate or borrowed a neighbour's model.
     pub notes: Vec<String>,
+    /// Estimated cycles per instruction of the measured network
+    /// (`est_cycles / instructions` of the measurement: instructions by
+    /// class × Technical Reference Manual cycles, `xtask/src/fw_cycles.rs`);
+    /// `None` when the measurement has no cycle estimate.
+    pub cycles_per_instruction: Option<f64>,
 }
 
 /// The features a class's cost grows with. Conv-like ops: MACs (the dot
@@ -288,7 +293,8 @@ pub fn fit(core: &Core) -> Result<Fit, ConvertError> {
             const_bytes: 0,
             arena_bytes: 0,
         };
-        let c = class_of_name(&class).ok_or_else(|| bad(format!("unknown class `{class}`")))?;
+        let c =
+            OpClass::from_name(&class).ok_or_else(|| bad(format!("unknown class `{class}`")))?;
         points
             .entry(class)
             .or_default()
@@ -319,27 +325,18 @@ pub fn fit(core: &Core) -> Result<Fit, ConvertError> {
             }
         }
     }
+    let cycles_per_instruction = match (
+        variant["est_cycles"].as_f64(),
+        variant["instructions"].as_f64(),
+    ) {
+        (Some(c), Some(i)) if i > 0.0 => Some(c / i),
+        _ => None,
+    };
     Ok(Fit {
         core: *core,
         classes,
         notes,
-    })
-}
-
-fn class_of_name(name: &str) -> Option<OpClass> {
-    Some(match name {
-        "conv" => OpClass::Conv,
-        "pointwise" => OpClass::Pointwise,
-        "depthwise" => OpClass::Depthwise,
-        "grouped" => OpClass::Grouped,
-        "fc" => OpClass::FullyConnected,
-        "pad" => OpClass::Elementwise(OpKind::Pad),
-        "maxpool" => OpClass::Elementwise(OpKind::MaxPool),
-        "gap" => OpClass::Elementwise(OpKind::GlobalAvgPool),
-        "add" => OpClass::Elementwise(OpKind::Add),
-        "lut" => OpClass::Elementwise(OpKind::Lut),
-        "alias" => OpClass::Elementwise(OpKind::Alias),
-        _ => return None,
+        cycles_per_instruction,
     })
 }
 
@@ -401,6 +398,11 @@ pub struct CoreTotal {
     pub instructions: u64,
     /// Milliseconds per image at `core.clock_mhz`, CPI 1 (lower bound).
     pub ms_lower_bound: f64,
+    /// Estimated cycles per image: the instructions × the measured network's
+    /// estimated cycles per instruction ([`Fit::cycles_per_instruction`]).
+    pub est_cycles: Option<u64>,
+    /// `est_cycles` in milliseconds at `core.clock_mhz`.
+    pub est_ms: Option<f64>,
 }
 
 /// Estimate `blob` for every core of [`CORES`].
@@ -438,10 +440,15 @@ pub fn estimate(blob: &[u8]) -> Result<Deployment, ConvertError> {
         .enumerate()
         .map(|(c, f)| {
             let instructions: u64 = layers.iter().map(|l| l.instructions[c]).sum();
+            let est_cycles = f
+                .cycles_per_instruction
+                .map(|cpi| (instructions as f64 * cpi).round() as u64);
             CoreTotal {
                 core: f.core,
                 instructions,
                 ms_lower_bound: instructions as f64 / (f.core.clock_mhz * 1e3),
+                est_cycles,
+                est_ms: est_cycles.map(|c| c as f64 / (f.core.clock_mhz * 1e3)),
             }
         })
         .collect();

@@ -1,8 +1,18 @@
 //! Cortex-M DSP extension (M4, M7, M33): four int8 products per step with
 //! `SXTB16` (unpack even / odd bytes to sign-extended halfwords) and `SMLAD`
 //! (two 16×16 multiplies accumulated).
+//!
+//! The conv's channel loop ([`dot_2xn`]) follows CMSIS-NN's s8 kernels on
+//! these cores: a pixel pair's patches are widened to halfword pairs once
+//! (a chunk of [`CHUNK`] bytes at a time, into a stack buffer), and then, for
+//! every pair of weight rows, one hand-scheduled loop (`nq_dsp_mac_2xn`,
+//! fourteen registers: nothing spills) runs 16 MACs in 17 instructions: two
+//! weight loads and four `SXTB16`, two `LDRD`s of widened input, eight
+//! `SMLAD`s, and half of the loop's `SUBS`/`BNE` (unrolled twice); the loop over row pairs is in the
+//! same asm (about 25 instructions per pair, state on the stack).
 
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 /// Four little-endian bytes as a word.
 #[inline(always)]
@@ -19,10 +29,10 @@ fn unpack(v: u32) -> (u32, u32) {
     // the `kernel-dsp` feature is only enabled for such cores.
     unsafe {
         asm!(
-            "sxtb16 {e}, {v}",
-            "sxtb16 {o}, {v}, ror #8",
-            v = in(reg) v, e = out(reg) e, o = out(reg) o,
-            options(pure, nomem, nostack),
+        "sxtb16 {e}, {v}",
+        "sxtb16 {o}, {v}, ror #8",
+        v = in(reg) v, e = out(reg) e, o = out(reg) o,
+        options(pure, nomem, nostack),
         );
     }
     (e, o)
@@ -85,4 +95,410 @@ pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
     }
     let t = super::scalar::dot_2x2(&x0[body..n], &x1[body..n], &w0[body..n], &w1[body..n]);
     [0, 1, 2, 3].map(|i| r[i].wrapping_add(t[i]))
+}
+
+/// One step of `nq_dsp_mac_2xn`'s inner loop: four patch bytes of two
+/// pixels against two weight rows, 16 MACs in 16 instructions.
+macro_rules! mac_step {
+    () => {
+        concat!(
+            "ldr r8, [r2, r3]\n",
+            "ldr r9, [r2], #4\n",
+            "ldrd r10, r11, [r1], #8\n",
+            "sxtb16 r12, r9\n",
+            "sxtb16 r9, r9, ror #8\n",
+            "sxtb16 lr, r8\n",
+            "sxtb16 r8, r8, ror #8\n",
+            "smlad r4, r12, r10, r4\n",
+            "smlad r5, lr, r10, r5\n",
+            "smlad r4, r9, r11, r4\n",
+            "smlad r5, r8, r11, r5\n",
+            "ldrd r10, r11, [r1], #8\n",
+            "smlad r6, r12, r10, r6\n",
+            "smlad r7, lr, r10, r7\n",
+            "smlad r6, r9, r11, r6\n",
+            "smlad r7, r8, r11, r7\n",
+        )
+    };
+}
+
+// `nq_dsp_mac_2xn(acc, x, w, woff, steps, pairs, zero)`: for each of
+// `pairs` row pairs p (rows w0 = w + 2p·woff, w1 = w0 + woff; int8, any
+// alignment) and `steps` steps of four patch bytes,
+//   a0[2p] += x0·w0, a0[2p+1] += x0·w1, a1[2p] += x1·w0, a1[2p+1] += x1·w1
+// where a0 = `acc` and a1 = `acc` + 256 bytes (the engine's two rows of
+// ACC_ROW = 64 accumulators), starting from 0 instead when `zero` ≠ 0. The
+// two pixels' patches are widened and interleaved in `x` (word-aligned):
+// per step [x0 even, x0 odd, x1 even, x1 odd], each a pair of sign-extended
+// halfwords of bytes (0, 2) and (1, 3) — what `SXTB16` and `SXTB16 ror #8`
+// give, so one `SMLAD` of a weight's even (odd) pair with an input's even
+// (odd) pair adds two of the four products.
+// Inner loop (two steps per iteration, an odd one before) registers: r0
+// step pairs left, r1 x, r2 w0, r3 woff, r4–r7 the
+// accumulators, r8–r12 and lr the words in flight. Frame (sp after `sub`):
+// [0] x, [4] steps, [8] zero, [12] pairs left, [16] acc, [20] w0 of the pair.
+/// Arguments of [`nq_dsp_mac_2xn`] in the order one `LDM` loads them
+/// (r0–r4, r12, lr).
+#[repr(C)]
+struct MacArgs {
+    acc: *mut i32,
+    x: *const u32,
+    w: *const i8,
+    woff: usize,
+    zero: u32,
+    steps: usize,
+    pairs: usize,
+}
+
+/// # Safety
+/// As the comment above: `acc` (two rows, 256 bytes apart), `x`, and the
+/// weight rows must be valid for the accesses described; the core must have
+/// the DSP extension.
+#[inline(never)]
+unsafe fn nq_dsp_mac_2xn(args: &MacArgs) {
+    // SAFETY: the caller's contract covers the memory; r4–r11 (the frame
+    // pointer r7 and LLVM's reserved r6 among them) and lr are pushed first
+    // and popped last, the stack is balanced, and r0–r3, r12, lr and the
+    // flags are declared clobbered.
+    unsafe {
+        asm!(
+            "push {{r4-r11, lr}}",
+            "ldm r0, {{r0-r4, r12, lr}}",
+            "sub sp, #24",
+            "str r1, [sp, #0]",
+            "str r12, [sp, #4]",
+            "str r4, [sp, #8]",
+            "str r0, [sp, #16]",
+            "cmp lr, #0",
+            "beq 9f",
+            "0:",
+            "str lr, [sp, #12]",
+            "str r2, [sp, #20]",
+            "ldr r4, [sp, #8]",
+            "ldr r9, [sp, #16]",
+            "cbz r4, 3f",
+            "movs r4, #0",
+            "movs r5, #0",
+            "movs r6, #0",
+            "movs r7, #0",
+            "b 4f",
+            "3:",
+            "ldrd r4, r5, [r9]",
+            "ldrd r6, r7, [r9, #256]",
+            "4:",
+            "ldr r0, [sp, #4]",
+            "ldr r1, [sp, #0]",
+            // An odd step first, then two steps per iteration.
+            "lsrs r0, r0, #1",
+            "bcc 5f",
+            mac_step!(),
+            "5:",
+            "cmp r0, #0",
+            "beq 2f",
+            "1:",
+            mac_step!(),
+            mac_step!(),
+            "subs r0, r0, #1",
+            "bne 1b",
+            "2:",
+            "ldr r9, [sp, #16]",
+            "strd r4, r5, [r9]",
+            "strd r6, r7, [r9, #256]",
+            "adds r9, #8",
+            "str r9, [sp, #16]",
+            "ldr r2, [sp, #20]",
+            "add.w r2, r2, r3, lsl #1",
+            "ldr lr, [sp, #12]",
+            "subs lr, lr, #1",
+            "bne 0b",
+            "9:",
+            "add sp, #24",
+            "pop {{r4-r11, lr}}",
+            inout("r0") args as *const MacArgs => _,
+            out("r1") _, out("r2") _, out("r3") _, out("r12") _, out("lr") _,
+        )
+    }
+}
+
+// `nq_dsp_widen_pair(out, x0, x1, n)`: for `n` steps of four bytes of each
+// row, write [x0 even, x0 odd, x1 even, x1 odd] (four words) to `out`.
+/// # Safety
+/// `out` valid for `4·n` word writes, `x0` and `x1` for `4·n` byte reads;
+/// the core must have the DSP extension.
+#[inline(never)]
+unsafe fn nq_dsp_widen_pair(out: *mut u32, x0: *const i8, x1: *const i8, n: usize) {
+    // SAFETY: the caller's contract covers the memory; r4–r7 (the frame
+    // pointer r7 and LLVM's reserved r6 among them) are pushed first and
+    // popped last; r0–r3 and the flags are declared clobbered.
+    unsafe {
+        asm!(
+            "push {{r4-r7}}",
+            "cbz r3, 2f",
+            "1:",
+            "ldr r4, [r1], #4",
+            "ldr r6, [r2], #4",
+            "sxtb16 r5, r4, ror #8",
+            "sxtb16 r4, r4",
+            "sxtb16 r7, r6, ror #8",
+            "sxtb16 r6, r6",
+            "stm r0!, {{r4-r7}}",
+            "subs r3, r3, #1",
+            "bne 1b",
+            "2:",
+            "pop {{r4-r7}}",
+            inout("r0") out => _,
+            inout("r1") x0 => _,
+            inout("r2") x1 => _,
+            inout("r3") n => _,
+        )
+    }
+}
+
+// The asm finds the second accumulator row 256 bytes after the first.
+const _: () = assert!(super::ACC_ROW * 4 == 256);
+
+/// Patch bytes widened per step of [`dot_2xn`] (a multiple of 4): its stack
+/// buffer holds two pixels' chunks as halfword pairs, `4·CHUNK` bytes.
+pub const CHUNK: usize = 256;
+
+/// A pixel pair's patch chunk widened for `nq_dsp_mac_2xn`: the first `len`
+/// words of `buf` are written, the rest is uninitialized (zeroing a kilobyte
+/// per call cost more than the widening).
+struct Widened {
+    buf: [MaybeUninit<u32>; CHUNK],
+    len: usize,
+}
+
+impl Widened {
+    /// Widen the first `4·⌊n/4⌋` bytes of `x0` and `x1` (`n` the shorter
+    /// length, at most [`CHUNK`] bytes used), four words per four bytes:
+    /// [x0 even, x0 odd, x1 even, x1 odd] halfword pairs.
+    #[inline]
+    fn fill(&mut self, x0: &[i8], x1: &[i8]) {
+        let steps = x0.len().min(x1.len()).min(CHUNK) / 4;
+        // SAFETY: `nq_dsp_widen_pair` (above) reads `4·steps` bytes of `x0`
+        // and of `x1` (in bounds: steps ≤ len / 4) with single `LDR`s
+        // (unaligned allowed), writes `4·steps ≤ CHUNK` words to `buf`
+        // (word-aligned `MaybeUninit<u32>`s), saves and restores the
+        // callee-saved registers it uses, and executes only DSP-extension
+        // instructions (`kernel-dsp`).
+        unsafe {
+            nq_dsp_widen_pair(
+                self.buf.as_mut_ptr().cast(),
+                x0.as_ptr(),
+                x1.as_ptr(),
+                steps,
+            );
+        }
+        self.len = 4 * steps;
+    }
+
+    /// `pairs` row pairs from row `j` (even) of `w` (rows of `k` bytes, this
+    /// chunk starting at byte `c0` of each): accumulators `j..j + 2·pairs` of
+    /// both rows of `acc`, from zero when `zero`. With `single`, one row `j`
+    /// paired with itself (its twin's slot `j + 1` gets the same sums; a
+    /// caller reads only the first `m` slots). `None`, touching nothing, when
+    /// the rows or slots are out of bounds.
+    #[allow(clippy::too_many_arguments)]
+    fn mac(
+        &self,
+        acc: &mut [[i32; super::ACC_ROW]; 2],
+        w: &[i8],
+        k: usize,
+        c0: usize,
+        j: usize,
+        pairs: usize,
+        single: bool,
+        zero: bool,
+    ) -> Option<()> {
+        let steps = self.len / 4;
+        let rows = if single { 1 } else { 2 * pairs };
+        let (woff, pairs) = if single { (0, 1) } else { (k, pairs) };
+        // The asm reads rows j..j + rows of w, bytes c0..c0 + 4·steps of
+        // each, and writes slots j..j + 2·pairs of both accumulator rows.
+        let last = (j + rows).checked_mul(k)?;
+        if w.len() < last || c0 + 4 * steps > k || j + 2 * pairs > super::ACC_ROW {
+            return None;
+        }
+        let w0 = w.get(j * k + c0..)?;
+        // SAFETY: `nq_dsp_mac_2xn` (above) reads `4·steps` words of `buf`
+        // (written by `fill`), `4·steps` bytes at `w0 + p·2·woff` and
+        // `w0 + p·2·woff + woff` for each pair p (inside rows j..j + rows of
+        // `w`, as checked), reads and writes slots j..j + 2·pairs of the two
+        // 64-slot rows of `acc` (checked), uses its own stack frame, saves and
+        // restores every callee-saved register (AAPCS), and executes only
+        // DSP-extension instructions (`kernel-dsp`). `LDRD` needs `buf` and
+        // `acc` word-aligned: they are arrays of `u32` / `i32`; the weight
+        // loads are single `LDR`s (unaligned allowed).
+        unsafe {
+            nq_dsp_mac_2xn(&MacArgs {
+                acc: acc[0].as_mut_ptr().add(j),
+                x: self.buf.as_ptr().cast(),
+                w: w0.as_ptr(),
+                woff,
+                zero: u32::from(zero),
+                steps,
+                pairs,
+            });
+        }
+        Some(())
+    }
+}
+
+/// The conv's channel loop (see [`super::dot_2xn`]), bit-exact with
+/// [`super::scalar::dot_2xn`]: per chunk of the patches, widen the pixel
+/// pair once, then run every pair of weight rows over it in one asm call (an
+/// odd last row pairs with itself); the last `k mod 4` bytes in scalar.
+pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
+    let k = x0.len().min(x1.len());
+    let m = super::rows_2xn(k, w.len());
+    let body = k & !3;
+    if body == 0 {
+        // No chunk writes the rows first (a patch shorter than 4 bytes).
+        acc[0][..m].fill(0);
+        acc[1][..m].fill(0);
+    }
+    // An odd last row's twin slot is scratch for the asm; keep its value
+    // (callers and tests see slots past `m` untouched).
+    let twin = [acc[0].get(m).copied(), acc[1].get(m).copied()];
+    let mut x = Widened {
+        buf: [MaybeUninit::uninit(); CHUNK],
+        len: 0,
+    };
+    for c0 in (0..body).step_by(CHUNK) {
+        let len = CHUNK.min(body - c0);
+        x.fill(&x0[c0..c0 + len], &x1[c0..c0 + len]);
+        let ok = x
+            .mac(acc, w, k, c0, 0, m / 2, false, c0 == 0)
+            .and_then(|_| match m % 2 {
+                1 => x.mac(acc, w, k, c0, m - 1, 1, true, c0 == 0),
+                _ => Some(()),
+            });
+        if ok.is_none() {
+            // Unreachable: `m ≤ 64` rows of `k` fit in `w` (rows_2xn).
+            return 0;
+        }
+    }
+    if m % 2 == 1 {
+        for (row, v) in acc.iter_mut().zip(twin) {
+            if let (Some(slot), Some(v)) = (row.get_mut(m), v) {
+                *slot = v;
+            }
+        }
+    }
+    if body < k {
+        let [a0, a1] = acc;
+        for (j, wj) in w.chunks_exact(k).take(m).enumerate() {
+            a0[j] = a0[j].wrapping_add(super::scalar::dot(&x0[body..k], &wj[body..]));
+            a1[j] = a1[j].wrapping_add(super::scalar::dot(&x1[body..k], &wj[body..]));
+        }
+    }
+    m
+}
+
+/// Arguments of `nq_dsp_requantize_row`, loaded with one `LDM`.
+#[repr(C)]
+struct RequantArgs {
+    acc: *const i32,
+    bias: *const i32,
+    mult: *const i32,
+    shift: *const i32,
+    out: *mut i8,
+    n: usize,
+    zero_point: i32,
+    lo: i32,
+    hi: i32,
+}
+
+// `nq_dsp_requantize_row(args)`: for i < n,
+//   out[i] = clamp(zp + RDBP(SRDHM((acc[i] + bias[i]) << left, mult[i]), right), lo, hi)
+// with left = max(shift[i], 0), right = max(−shift[i], 0): the arithmetic of
+// `crate::arith::requantize`, one output in 33 instructions, all in
+// registers (r0–r3 the tables, r4 out, r5 count, r6–r8 zp, lo, hi, r9–r12
+// and lr the values in flight). SRDHM's saturation (`i32::MIN · i32::MIN`)
+// cannot occur: multipliers are non-negative (`RowQuant::mult`, checked when
+// a blob is loaded).
+/// # Safety
+/// The five pointers of `args` valid for `n` elements; the core must be
+/// Armv7-M or later.
+#[inline(never)]
+unsafe fn nq_dsp_requantize_row(args: &RequantArgs) {
+    // SAFETY: the caller's contract covers the memory; r4–r11 (r6 and the
+    // frame pointer r7 among them) and lr are pushed first and popped last;
+    // r0–r3, r12, lr and the flags are declared clobbered.
+    unsafe {
+        asm!(
+            "push {{r4-r11, lr}}",
+            "ldm r0, {{r0-r8}}",
+            "cmp r5, #0",
+            "beq 2f",
+            "1:",
+            "ldr r9, [r0], #4",
+            "ldr r10, [r1], #4",
+            "add r9, r9, r10",
+            "ldr r11, [r3], #4",
+            "ldr r10, [r2], #4",
+            "bic r12, r11, r11, asr #31",
+            "lsl r9, r9, r12",
+            "smull r12, lr, r9, r10",
+            "adds r12, r12, #0x40000000",
+            "adc lr, lr, #0",
+            "lsr r12, r12, #31",
+            "orr r9, r12, lr, lsl #1",
+            "rsb r11, r11, #0",
+            "bic r11, r11, r11, asr #31",
+            "mov r12, #1",
+            "lsl r12, r12, r11",
+            "sub r12, r12, #1",
+            "and lr, r9, r12",
+            "lsr r12, r12, #1",
+            "add r12, r12, r9, lsr #31",
+            "asr r9, r9, r11",
+            "cmp lr, r12",
+            "it hi",
+            "addhi r9, r9, #1",
+            "add r9, r9, r6",
+            "cmp r9, r7",
+            "it lt",
+            "movlt r9, r7",
+            "cmp r9, r8",
+            "it gt",
+            "movgt r9, r8",
+            "strb r9, [r4], #1",
+            "subs r5, r5, #1",
+            "bne 1b",
+            "2:",
+            "pop {{r4-r11, lr}}",
+            inout("r0") args as *const RequantArgs => _,
+            out("r1") _, out("r2") _, out("r3") _, out("r12") _, out("lr") _,
+        )
+    }
+}
+
+/// The row requantization (see [`super::scalar::requantize_row`]), bit-exact
+/// with it for non-negative multipliers (the only ones a blob can hold).
+pub fn requantize_row(acc: &[i32], q: &super::RowQuant, out: &mut [i8]) {
+    let n = q.span(acc, out);
+    if q.mult[..n].iter().any(|&m| m < 0) {
+        // Outside the blob contract; the reference handles it.
+        return super::scalar::requantize_row(acc, q, out);
+    }
+    let args = RequantArgs {
+        acc: acc.as_ptr(),
+        bias: q.bias.as_ptr(),
+        mult: q.mult.as_ptr(),
+        shift: q.shift.as_ptr(),
+        out: out.as_mut_ptr(),
+        n,
+        zero_point: q.zero_point,
+        lo: q.act[0] as i32,
+        hi: q.act[1] as i32,
+    };
+    // SAFETY: `nq_dsp_requantize_row` (above) reads `n` `i32`s of `acc`,
+    // `bias`, `mult` and `shift` and writes `n` bytes of `out`, where `n` is
+    // the shortest of the five lengths (`RowQuant::span`); it reads `args`
+    // (alive for the call), saves and restores every callee-saved register
+    // (AAPCS), uses no other memory and executes only Armv7-M instructions
+    // (`SMULL` included), which every `kernel-dsp` core has.
+    unsafe { nq_dsp_requantize_row(&args) }
 }

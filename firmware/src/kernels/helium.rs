@@ -92,37 +92,39 @@ pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
 const _: () = assert!(super::ACC_ROW * 4 == 256);
 
 /// [`super::dot_2xn`] with the channel loop inside the asm block: per channel
-/// pair 4 zeroed accumulators, the 9-instruction `dot_2x2` loop, two `STRD`s
-/// and 5 instructions of pointer and counter updates — ≈ 13 instructions of
-/// overhead per pair instead of the ≈ 47 a Rust loop around [`dot_2x2`] costs.
-/// Taken when `k` is a multiple of 16 (every 3×3 conv over ≥ 16 channels, and
-/// 1×1 convs over 16·n): then each row ends on a vector boundary, so the
-/// pointers step by exactly `k`. Patches shorter than 16 bytes take
-/// [`short_2xn`]; other `k` go through [`dot_2x2`] per pair.
+/// pair 4 zeroed accumulators, the 9-instruction `dot_2x2` loop
+/// (tail-predicated: any `k`), two `STRD`s and 8 instructions of pointer and
+/// counter updates — ≈ 16 instructions of overhead per pair instead of the
+/// ≈ 47 a Rust loop around [`dot_2x2`] costs. The loads post-increment by
+/// whole vectors, so after a row the pointers stand `k16 = ⌈k/16⌉·16` bytes
+/// on; the asm steps them back by `k16` (kept on the stack) and on by `k`.
+/// Patches shorter than 16 bytes take [`short_2xn`].
 #[inline]
 pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
     let k = x0.len().min(x1.len());
     if k > 0 && k < 16 {
         return short_2xn(x0, x1, w, acc);
     }
-    if !k.is_multiple_of(16) {
-        return super::blocked_2xn(dot_2x2, x0, x1, w, acc);
-    }
     let m = super::rows_2xn(k, w.len());
     let pairs = m / 2;
     if pairs > 0 {
         // SAFETY: `pairs` ≥ 1 iterations of the outer loop; iteration `i` reads
-        // `k` bytes (a multiple of 16, so no predicated tail) from each of
-        // `x0`, `x1` (both hold ≥ `k`), and rows `2i`, `2i + 1` of `w` (`2·pairs
-        // ≤ m ≤ w.len() / k`), then the x pointers step back by `k` and the w
-        // pointers on by `k` to the next pair. It writes `acc[0][2i..2i + 2]`
+        // exactly `k` bytes (the tail-predicated loop loads no lane past `k`)
+        // from each of `x0`, `x1` (both hold ≥ `k`), and rows `2i`, `2i + 1`
+        // of `w` (`2·pairs ≤ m ≤ w.len() / k`); then the pointers, `k16` past
+        // where they started, step back by `k16` (read from the word the asm
+        // pushed, popped before the end: the stack is balanced) and the w
+        // pointers on to the next pair. It writes `acc[0][2i..2i + 2]`
         // (post-indexed `STRD`) and `acc[1][2i..2i + 2]` (`ACC_ROW · 4` = 256
         // bytes further: `acc` is two contiguous `[i32; ACC_ROW]` rows, word
         // aligned as `STRD` needs), `2i + 1 < m ≤ ACC_ROW`. Accumulators are the
-        // even registers VMLADAVA requires; q0–q3 (d0–d7), lr and the flags are
-        // clobbered.
+        // even registers VMLADAVA requires; r0, r2, r4, r8, q0–q3 (d0–d7), lr
+        // and the flags are clobbered.
         unsafe {
             asm!(
+                "add r0, {k}, #15",
+                "bic r0, r0, #15",
+                "push {{r0}}",
                 "2:",
                 "mov r0, #0",
                 "mov r2, #0",
@@ -135,12 +137,15 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
                 "3:",
                 "strd r4, r8, [{acc}, #256]",
                 "strd r0, r2, [{acc}], #8",
-                "sub {x0}, {x0}, {k}",
-                "sub {x1}, {x1}, {k}",
-                "mov {w0}, {w1}",
-                "add {w1}, {w1}, {k}",
+                "ldr r0, [sp]",
+                "sub {x0}, {x0}, r0",
+                "sub {x1}, {x1}, r0",
+                "sub {w1}, {w1}, r0",
+                "add {w0}, {w1}, {k}",
+                "add {w1}, {w0}, {k}",
                 "subs {n}, {n}, #1",
                 "bne 2b",
+                "add sp, #4",
                 x0 = inout(reg) x0.as_ptr() => _,
                 x1 = inout(reg) x1.as_ptr() => _,
                 w0 = inout(reg) w.as_ptr() => _,
@@ -155,7 +160,6 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
                 out("lr") _,
                 out("d0") _, out("d1") _, out("d2") _, out("d3") _,
                 out("d4") _, out("d5") _, out("d6") _, out("d7") _,
-                options(nostack),
             );
         }
     }

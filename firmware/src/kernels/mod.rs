@@ -85,12 +85,15 @@ pub fn rows_2xn(k: usize, w_len: usize) -> usize {
 pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; ACC_ROW]; 2]) -> usize {
     #[cfg(feature = "kernel-helium")]
     return helium::dot_2xn(x0, x1, w, acc);
-    #[cfg(not(feature = "kernel-helium"))]
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::dot_2xn(x0, x1, w, acc);
+    #[cfg(not(any(feature = "kernel-dsp", feature = "kernel-helium")))]
     return blocked_2xn(dot_2x2, x0, x1, w, acc);
 }
 
 /// [`dot_2xn`] through a 2×2 block kernel, channel pair by channel pair; an
 /// odd last row pairs with itself and its twin is dropped.
+#[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]
 #[inline(never)]
 pub(crate) fn blocked_2xn(
     block: impl Fn(&[i8], &[i8], &[i8], &[i8]) -> [i32; 4],
@@ -188,8 +191,15 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
     return helium::requantize_row(acc, q, out);
     #[cfg(all(target_arch = "aarch64", not(feature = "kernel-helium")))]
     return neon::requantize_row(acc, q, out);
-    // The DSP extension has no 32-bit SIMD multiply-high worth the shuffles.
-    #[cfg(not(any(feature = "kernel-helium", target_arch = "aarch64")))]
+    // The DSP extension has no 32-bit SIMD multiply-high worth the shuffles:
+    // one output at a time, in registers.
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::requantize_row(acc, q, out);
+    #[cfg(not(any(
+        feature = "kernel-helium",
+        feature = "kernel-dsp",
+        target_arch = "aarch64"
+    )))]
     return scalar::requantize_row(acc, q, out);
 }
 

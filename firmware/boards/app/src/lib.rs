@@ -105,7 +105,7 @@ fn lcg(s: &mut u32) -> i8 {
 
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
 /// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
-/// offsets, [`dot_2xn`] on 8 shapes, [`depthwise_pixel`] on 7, [`requantize_row`]
+/// offsets, [`dot_2xn`] on 11 shapes, [`depthwise_pixel`] on 7, [`requantize_row`]
 /// on random accumulators with every shift the blob format allows. Returns the
 /// number of mismatching cases.
 #[inline(never)] // its buffers must not sit in `run`'s frame (stack measurement)
@@ -151,6 +151,9 @@ pub fn selftest() -> u32 {
         (144, 1),
         (9, 5),
         (20, 4),
+        (27, 5),
+        (260, 4),
+        (300, 3),
         (0, 3),
     ] {
         let (x0, x1) = (&w[600..600 + k], &w[900..900 + k]);
@@ -226,7 +229,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 8 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 11 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
