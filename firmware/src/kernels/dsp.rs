@@ -264,12 +264,12 @@ pub const CHUNK: usize = 256;
 /// A pixel pair's patch chunk widened for `nq_dsp_mac_2xn`: the first `len`
 /// words of `buf` are written, the rest is uninitialized (zeroing a kilobyte
 /// per call cost more than the widening).
-struct Widened {
-    buf: [MaybeUninit<u32>; CHUNK],
+struct Widened<'a> {
+    buf: &'a mut [MaybeUninit<u32>; CHUNK],
     len: usize,
 }
 
-impl Widened {
+impl Widened<'_> {
     /// Widen the first `4·⌊n/4⌋` bytes of `x0` and `x1` (`n` the shorter
     /// length, at most [`CHUNK`] bytes used), four words per four bytes:
     /// [x0 even, x0 odd, x1 even, x1 odd] halfword pairs.
@@ -361,8 +361,11 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
     // An odd last row's twin slot is scratch for the asm; keep its value
     // (callers and tests see slots past `m` untouched).
     let twin = [acc[0].get(m).copied(), acc[1].get(m).copied()];
+    // A separate uninitialized buffer: built inside the struct with `len`,
+    // LLVM merged it into one 1 KiB memset per call.
+    let mut buf = [MaybeUninit::<u32>::uninit(); CHUNK];
     let mut x = Widened {
-        buf: [MaybeUninit::uninit(); CHUNK],
+        buf: &mut buf,
         len: 0,
     };
     for c0 in (0..body).step_by(CHUNK) {
@@ -413,11 +416,9 @@ struct RequantArgs {
 // `nq_dsp_requantize_row(args)`: for i < n,
 //   out[i] = clamp(zp + RDBP(SRDHM((acc[i] + bias[i]) << left, mult[i]), right), lo, hi)
 // with left = max(shift[i], 0), right = max(−shift[i], 0): the arithmetic of
-// `crate::arith::requantize`, one output in 33 instructions, all in
+// `crate::arith::requantize`, one output in 36 instructions, all in
 // registers (r0–r3 the tables, r4 out, r5 count, r6–r8 zp, lo, hi, r9–r12
-// and lr the values in flight). SRDHM's saturation (`i32::MIN · i32::MIN`)
-// cannot occur: multipliers are non-negative (`RowQuant::mult`, checked when
-// a blob is loaded).
+// and lr the values in flight), SRDHM's one saturating case included.
 /// # Safety
 /// The five pointers of `args` valid for `n` elements; the core must be
 /// Armv7-M or later.
@@ -445,6 +446,11 @@ unsafe fn nq_dsp_requantize_row(args: &RequantArgs) {
             "adc lr, lr, #0",
             "lsr r12, r12, #31",
             "orr r9, r12, lr, lsl #1",
+            // Only i32::MIN · i32::MIN reaches 2^62 (high word 2^30):
+            // saturate it, as SRDHM does.
+            "cmp lr, #0x40000000",
+            "it eq",
+            "mvneq r9, #0x80000000",
             "rsb r11, r11, #0",
             "bic r11, r11, r11, asr #31",
             "mov r12, #1",
@@ -476,13 +482,9 @@ unsafe fn nq_dsp_requantize_row(args: &RequantArgs) {
 }
 
 /// The row requantization (see [`super::scalar::requantize_row`]), bit-exact
-/// with it for non-negative multipliers (the only ones a blob can hold).
+/// with it.
 pub fn requantize_row(acc: &[i32], q: &super::RowQuant, out: &mut [i8]) {
     let n = q.span(acc, out);
-    if q.mult[..n].iter().any(|&m| m < 0) {
-        // Outside the blob contract; the reference handles it.
-        return super::scalar::requantize_row(acc, q, out);
-    }
     let args = RequantArgs {
         acc: acc.as_ptr(),
         bias: q.bias.as_ptr(),
@@ -501,4 +503,37 @@ pub fn requantize_row(acc: &[i32], q: &super::RowQuant, out: &mut [i8]) {
     // (AAPCS), uses no other memory and executes only Armv7-M instructions
     // (`SMULL` included), which every `kernel-dsp` core has.
     unsafe { nq_dsp_requantize_row(&args) }
+}
+
+/// `dst[i] = src[i]` over the shorter length (see [`super::scalar::copy`]):
+/// when both start word-aligned (im2col rows of ≥ 4-channel tensors), 16
+/// bytes per `LDM`/`STM` pair, the rest through `copy_from_slice`. Short
+/// runs called many times per pixel are where a library `memcpy`'s set-up
+/// costs more than the copy.
+pub fn copy(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len().min(src.len());
+    let aligned = (dst.as_ptr() as usize | src.as_ptr() as usize).is_multiple_of(4);
+    let blocks = if aligned { n / 16 } else { 0 };
+    if blocks > 0 {
+        // SAFETY: `blocks` iterations each read 16 bytes at `src` and write
+        // 16 at `dst`, post-incrementing both: `16·blocks ≤ n` bytes, inside
+        // both slices; `LDM`/`STM` need word alignment, checked above. Only
+        // the declared registers (r0–r5, r12) and the flags change.
+        unsafe {
+            asm!(
+                "1:",
+                "ldm r1!, {{r2-r5}}",
+                "stm r0!, {{r2-r5}}",
+                "subs r12, r12, #1",
+                "bne 1b",
+                inout("r0") dst.as_mut_ptr() => _,
+                inout("r1") src.as_ptr() => _,
+                inout("r12") blocks => _,
+                out("r2") _, out("r3") _, out("r4") _, out("r5") _,
+                options(nostack),
+            );
+        }
+    }
+    let done = 16 * blocks;
+    dst[done..n].copy_from_slice(&src[done..n]);
 }

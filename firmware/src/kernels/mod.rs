@@ -208,7 +208,9 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
 pub fn copy(dst: &mut [i8], src: &[i8]) {
     #[cfg(feature = "kernel-helium")]
     return helium::copy(dst, src);
-    #[cfg(not(feature = "kernel-helium"))]
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::copy(dst, src);
+    #[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]
     return scalar::copy(dst, src);
 }
 

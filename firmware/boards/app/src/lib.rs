@@ -205,6 +205,21 @@ pub fn selftest() -> u32 {
                 (word(&mut seed) & i32::MAX) | (1 << 30)
             };
         }
+        if round < 4 {
+            // The extremes: SRDHM's one saturating case (i32::MIN · i32::MIN,
+            // clamped high where a wrap would clamp low), its neighbours, and
+            // negative multipliers (outside the blob contract, still exact).
+            let cases = [
+                (i32::MIN, i32::MIN),
+                (i32::MIN, i32::MAX),
+                (i32::MAX, i32::MIN),
+                (i32::MIN + 1, i32::MIN),
+                (-77_777, -1 << 30),
+            ];
+            for (i, (a, m)) in cases.into_iter().enumerate() {
+                (acc[i], bias[i], mult[i], shift[i]) = (a, 0, m, -(round * 3));
+            }
+        }
         let n = 67 - (round as usize % 5);
         let (mut got, mut want) = ([0i8; 67], [0i8; 67]);
         let act = [-100 + round as i8, 90];
