@@ -6,7 +6,8 @@
 //! | `demo` | the main job on the bundled model and data |
 //! | `build-runtime --target aarch64\|armv7` | static `nyquist` for ARM Linux |
 //! | `ci` | every check CI runs: fmt, clippy, all tests (host and cross) |
-//! | `fw run\|bench\|build --board B [--probe]` | the firmware demo on a QEMU board or (probe-rs) a Pico 2; per-layer instruction counts |
+//! | `fw run\|build --board B [--model M] [--probe]` | the firmware demo on a QEMU board or (probe-rs) a Pico 2 |
+//! | `fw bench [--board B] [--model M] [--json OUT]` | per-layer instructions and the cycle estimate of every kernel build |
 //! | `bench [convert\|quant\|corrupt\|runtime]` | benchmarks, printed as ratios against a baseline from the same run |
 //! | `insn-count-check` | build the QEMU instruction-counting plugin and check it on a hand-counted program |
 //!
@@ -70,7 +71,8 @@ fn print_help() {
          convert MODEL [ARGS]   convert a model (see `cargo xtask convert --help`)\n\
          demo                   fold + int8 + robustness gate on the bundled model, print the tables\n\
          build-runtime --target aarch64|armv7   static `nyquist` for ARM Linux boards\n\
-         fw run|bench|build --board qemu-an547|qemu-an386|pico2 [--probe]   firmware demo\n\
+         fw run|build --board qemu-an547|qemu-an386|pico2 [--model bundled|resnet8] [--probe]   firmware demo\n\
+         fw bench [--board B] [--model M] [--json OUT]   instructions and cycle estimate per kernel build\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
          bench [convert|quant|corrupt] | bench runtime [--target aarch64] [--rounds N] [--json OUT]\n\
          \x20                      benchmarks with ratios against their baseline\n\

@@ -8,7 +8,7 @@
 //! | build | kernel | instructions per 16 MACs of `dot_2x2` |
 //! |---|---|---|
 //! | feature `kernel-helium` (Cortex-M55/M85) | `WLSTP`/`LETP` tail-predicated loop, `VLDRB` ×4 + `VMLADAVA.S8` ×4 | 2.25 |
-//! | feature `kernel-dsp` (Cortex-M4/M7/M33) | `SXTB16` + `SMLAD` | ≈ 20 |
+//! | feature `kernel-dsp` (Cortex-M4/M7/M33) | `SXTB16` + `SMLAD`; in [`dot_2xn`] on patches widened once per pixel pair (CMSIS-NN's scheme) | ≈ 20; 17 in [`dot_2xn`] |
 //! | `aarch64` with `dotprod` | `SDOT` | 16 |
 //! | `aarch64` | `SMULL`/`SMULL2` + `SADALP` | 16 per 4 |
 //! | otherwise | scalar | 1 |
