@@ -8,6 +8,7 @@ ORT_ENABLE_EXTENDED, i.e. every graph optimization except the NCHWc blocked
 layout transform (MLAS's direct-convolution kernels), to show how much of
 onnxruntime's lead comes from that transform alone."""
 import sys
+import json
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ configs = [("1", 1, None), ("2", 2, None)]
 if "--nchw" in sys.argv[1:]:
     configs.append(("nchw", 1, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED))
 ort.set_default_logger_severity(3)
+rows = []
 for p in sorted(d.glob("*.onnx")):
     for label, threads, level in configs:
         so = ort.SessionOptions()
@@ -42,4 +44,5 @@ for p in sorted(d.glob("*.onnx")):
             t0 = time.perf_counter()
             s.run(None, {inp.name: x})
             t.append(time.perf_counter() - t0)
-        print(f"{p.stem} {label} {1000 * sorted(t)[len(t) // 2]:.4f}")
+        rows.append({"model": p.stem, "config": label, "median_ms": 1000 * sorted(t)[len(t) // 2]})
+print(json.dumps(rows))

@@ -118,6 +118,21 @@ pub struct Args {
     /// flash and RAM: `pico2`, `qemu-an547`, `qemu-an386` (needs --emit nqm).
     #[arg(long, requires = "emit")]
     pub board: Option<String>,
+    /// Print these sections of the Markdown report (by their `##` title,
+    /// e.g. `Blurs,Robustness gate`) to stdout, without their subsections.
+    #[arg(long, value_delimiter = ',')]
+    pub print_sections: Vec<String>,
+}
+
+/// Print the report sections `--print-sections` names (a missing one is
+/// named on stderr: a report without a gate has no gate section).
+pub fn print_sections(args: &Args, md: &str) {
+    for title in &args.print_sections {
+        match nyquist_convert::report::Report::markdown_section(md, title) {
+            Some(s) => println!("\n{}", s.trim_end()),
+            None => eprintln!("note: the report has no `{title}` section"),
+        }
+    }
 }
 
 /// Write the converted float model as `<stem>.nnef.tgz` next to `out`.
@@ -340,6 +355,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (md_path, json_path) = report_paths(&out);
     write_atomic(&md_path, md.as_bytes())?;
     write_atomic(&json_path, conv.report.to_json().as_bytes())?;
+    print_sections(&args, &md);
     if !conv.report.passed {
         eprintln!("error: verification failed, no model written:");
         for v in &conv.report.violations {

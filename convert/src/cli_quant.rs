@@ -122,8 +122,10 @@ pub fn run(
     }
     conv.report.quantization = Some(section.clone());
     let (md_path, json_path) = report_paths(out);
-    write_atomic(&md_path, conv.report.to_markdown().as_bytes())?;
+    let md = conv.report.to_markdown();
+    write_atomic(&md_path, md.as_bytes())?;
     write_atomic(&json_path, conv.report.to_json().as_bytes())?;
+    crate::cli::print_sections(args, &md);
     if let Some((info, check)) = &section.nqm {
         println!(
             "nqm: {} bytes, arena {} bytes (activations {}, lifetime lower bound {}); firmware engine vs QDQ on {} images: top-1 agreement {:.2}%, max |Δ| {} LSB",

@@ -177,6 +177,24 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
+    /// The `## title` section of this report's Markdown `md` (as
+    /// [`to_markdown`](Self::to_markdown) writes it), without its `###`
+    /// subsections; `None` when it has no such section.
+    pub fn markdown_section<'a>(md: &'a str, title: &str) -> Option<&'a str> {
+        let start = md
+            .match_indices("## ")
+            .map(|(i, _)| i)
+            .find(|&i| (i == 0 || md[..i].ends_with('\n')) && md[i + 3..].starts_with(title))?;
+        let body = &md[start..];
+        let end = body[3..]
+            .find("\n## ")
+            .into_iter()
+            .chain(body[3..].find("\n### "))
+            .min()
+            .map_or(body.len(), |e| e + 3);
+        Some(&body[..end])
+    }
+
     /// Markdown.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
@@ -816,4 +834,25 @@ pub struct QuantSection {
     pub deployment: Option<crate::nqm::deploy::Deployment>,
     /// The board it was checked against (`--board`), and why it does not fit.
     pub board: Option<(crate::nqm::deploy::Board, Option<String>)>,
+}
+
+#[cfg(test)]
+mod section_tests {
+    use super::Report;
+
+    #[test]
+    fn markdown_section_stops_at_the_next_section_or_subsection() {
+        let md = "# R\n\n- x\n## Blurs\n\n| a |\n### Candidates\n\nc\n## Layers\n\nl\n## Robustness gate (CE)\n\ng\n";
+        assert_eq!(
+            Report::markdown_section(md, "Blurs"),
+            Some("## Blurs\n\n| a |")
+        );
+        assert_eq!(
+            Report::markdown_section(md, "Robustness gate"),
+            Some("## Robustness gate (CE)\n\ng\n")
+        );
+        // A `###` heading is not a section, and a title must start the line.
+        assert_eq!(Report::markdown_section(md, "Candidates"), None);
+        assert_eq!(Report::markdown_section("x ## Blurs", "Blurs"), None);
+    }
 }

@@ -3,6 +3,7 @@
 (4 reference photographs x 19 corruptions x 5 severities). Prints one line:
 `seconds_per_sweep <float>`, or exits with 3 when imagecorruptions is missing."""
 import sys
+import json
 import time
 from pathlib import Path
 
@@ -33,4 +34,4 @@ for _ in range(3):
     t0 = time.perf_counter()
     sweep()
     best = min(best, time.perf_counter() - t0)
-print(f"seconds_per_sweep {best:.4f}")
+print(json.dumps({"seconds_per_sweep": best}))

@@ -117,10 +117,21 @@ fn print_group(group: &str, baseline: &str, members: &[&str], note: &str) -> Res
 /// Run a Python helper script (`NYQUIST_PYTHON`, default `python3`) and return
 /// its stdout; `None` (with a line saying why) when Python or the package it
 /// times is missing, so comparison columns are optional.
-pub fn python(args: &[&str], what: &str) -> Option<String> {
+pub fn python(args: &[&str], what: &str) -> Option<serde_json::Value> {
     let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
-    match std::process::Command::new(&python).args(args).output() {
-        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
+    match crate::util::cmd(&python)
+        .args(args)
+        .quiet()
+        .ignore_status()
+        .output()
+    {
+        Ok(o) if o.status.success() => match serde_json::from_slice(&o.stdout) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                println!("\n{what}: skipped (its script printed no JSON: {e})");
+                None
+            }
+        },
         Ok(o) => {
             println!(
                 "\n{what}: skipped ({})",
@@ -139,17 +150,15 @@ pub fn python(args: &[&str], what: &str) -> Option<String> {
 
 /// Time Python's imagecorruptions on the same sweep, if it is installed.
 fn python_corrupt() -> Result<()> {
-    let Some(text) = python(
+    let Some(v) = python(
         &["corrupt/benches/imagecorruptions_time.py"],
         "imagecorruptions",
     ) else {
         return Ok(());
     };
-    let secs: f64 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .context("python timing output")?;
+    let secs = v["seconds_per_sweep"]
+        .as_f64()
+        .context("imagecorruptions_time.py: no seconds_per_sweep")?;
     let one = mean_ns("all_19x5", "one_thread")? / 1e9;
     let par = mean_ns("all_19x5", "rayon")? / 1e9;
     println!("\nimagecorruptions (Python): {secs:.3} s per sweep");
@@ -166,7 +175,7 @@ fn python_corrupt() -> Result<()> {
 
 /// Time onnxruntime on the files the quant bench wrote, if it is installed.
 fn python_onnxruntime() -> Result<()> {
-    let Some(text) = python(
+    let Some(v) = python(
         &["convert/benches/onnxruntime_time.py", "target/bench-quant"],
         "onnxruntime",
     ) else {
@@ -175,13 +184,17 @@ fn python_onnxruntime() -> Result<()> {
     println!(
         "\nonnxruntime on the same files (batch 1, median), and tract's time as a ratio of it:"
     );
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let [name, threads, ms] = f[..] else { continue };
+    for row in v.as_array().into_iter().flatten() {
+        let (Some(name), Some(threads), Some(ort)) = (
+            row["model"].as_str(),
+            row["config"].as_str(),
+            row["median_ms"].as_f64(),
+        ) else {
+            continue;
+        };
         let Some((group, form)) = name.split_once('.') else {
             continue;
         };
-        let ort: f64 = ms.parse().unwrap_or(f64::NAN);
         let tract = mean_ns(group, form).map(|t| t / 1e6).unwrap_or(f64::NAN);
         println!("  {group:<13} {form:<8} ORT {threads} thr {ort:>8.3} ms   tract (1 thr) {tract:>8.3} ms   tract/ORT {:>5.2}x", tract / ort);
     }

@@ -26,7 +26,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -341,7 +340,7 @@ fn onnxruntime_lib(platform: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let python = std::env::var("NYQUIST_PYTHON").unwrap_or_else(|_| "python3".into());
     eprintln!("xtask: downloading the onnxruntime {ORT_VERSION} wheel for {platform} from PyPI (the library only; nothing is installed)");
-    run(Command::new(&python)
+    run(crate::util::cmd(&python)
         .args([
             "-m",
             "pip",
@@ -358,7 +357,7 @@ fn onnxruntime_lib(platform: &str) -> Result<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .context("pip downloaded no wheel")?;
-    run(Command::new(&python)
+    run(crate::util::cmd(&python)
         .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [m for m in z.namelist() if m.endswith(sys.argv[2])][0]; open(sys.argv[3], 'wb').write(z.read(n))"])
         .arg(&wheel)
         .arg(format!("capi/libonnxruntime.so.{ORT_VERSION}"))
@@ -369,18 +368,18 @@ fn onnxruntime_lib(platform: &str) -> Result<PathBuf> {
 /// Build the harness for `triple` (`None`: the host); returns the binary.
 fn harness(triple: Option<&str>) -> Result<PathBuf> {
     let target_dir = std::fs::canonicalize("target")?.join("ort-harness");
-    let mut c = cargo();
-    c.current_dir("xtask/ort-harness")
+    let mut c = cargo()
         .env("CARGO_TARGET_DIR", &target_dir)
         .args(["build", "--release", "-q"]);
     if let Some(t) = triple {
         ensure_target(t)?;
-        c.args(["--target", t]).env(
+        c = c.args(["--target", t]).env(
             format!("CARGO_TARGET_{}_LINKER", t.to_uppercase().replace('-', "_")),
             "aarch64-linux-gnu-gcc",
         );
     }
-    run(&mut c)?;
+    let _d = crate::util::in_dir("xtask/ort-harness");
+    run(c)?;
     Ok(match triple {
         Some(t) => target_dir.join(t).join("release/nyquist-ort-harness"),
         None => target_dir.join("release/nyquist-ort-harness"),
@@ -390,7 +389,7 @@ fn harness(triple: Option<&str>) -> Result<PathBuf> {
 // ---------------------------------------------------------------- host (x86)
 
 fn nyquist_latency(bin: &Path, c: &Case, runs: usize) -> Result<f64> {
-    let out = Command::new(bin)
+    let out = crate::util::cmd(bin)
         .args(["bench", "--model"])
         .arg(c.path())
         .args([
@@ -407,6 +406,8 @@ fn nyquist_latency(bin: &Path, c: &Case, runs: usize) -> Result<f64> {
             "--warmup",
             &(runs / 10 + 2).to_string(),
         ])
+        .quiet()
+        .ignore_status()
         .output()
         .with_context(|| bin.display().to_string())?;
     anyhow::ensure!(
@@ -421,10 +422,12 @@ fn nyquist_latency(bin: &Path, c: &Case, runs: usize) -> Result<f64> {
 }
 
 fn ort_latency(harness: &Path, lib: &Path, c: &Case, runs: usize, level: &str) -> Result<f64> {
-    let out = Command::new(harness)
+    let out = crate::util::cmd(harness)
         .arg(lib)
         .arg(c.path())
         .args([c.shape, &runs.to_string(), "--level", level])
+        .quiet()
+        .ignore_status()
         .output()
         .with_context(|| harness.display().to_string())?;
     anyhow::ensure!(

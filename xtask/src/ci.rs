@@ -21,7 +21,7 @@ use anyhow::Result;
 
 use crate::cross::{cross_cargo, prepare, target};
 use crate::fw::{build, check, generate_data, run_qemu, FwModel, BOARDS};
-use crate::util::{cargo, ensure_apt, ensure_target, run};
+use crate::util::{cargo, ensure_apt, ensure_target, run, run_in};
 
 /// Run fmt, clippy and the test suites.
 pub fn run_ci(_args: &[String]) -> Result<()> {
@@ -42,12 +42,11 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
     ensure_apt(&["qemu-system-arm"])?;
     lap("rustfmt");
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo()
-        .current_dir("firmware/boards")
-        .args(["fmt", "--all", "--check"]))?;
-    run(cargo()
-        .current_dir("xtask/ort-harness")
-        .args(["fmt", "--all", "--check"]))?;
+    run_in("firmware/boards", cargo().args(["fmt", "--all", "--check"]))?;
+    run_in(
+        "xtask/ort-harness",
+        cargo().args(["fmt", "--all", "--check"]),
+    )?;
     lap("clippy");
     let deny = ["--", "-D", "warnings"];
     run(cargo()
@@ -64,14 +63,16 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
             .args(deny))?;
     }
     // The onnxruntime harness of `bench runtime` (its own workspace).
-    run(cargo()
-        .current_dir("xtask/ort-harness")
-        .env(
-            "CARGO_TARGET_DIR",
-            std::fs::canonicalize("target")?.join("ort-harness"),
-        )
-        .args(["clippy", "--all-targets"])
-        .args(deny))?;
+    run_in(
+        "xtask/ort-harness",
+        cargo()
+            .env(
+                "CARGO_TARGET_DIR",
+                std::fs::canonicalize("target")?.join("ort-harness"),
+            )
+            .args(["clippy", "--all-targets"])
+            .args(deny),
+    )?;
     for (t, cpu, kernel) in [
         ("thumbv8m.main-none-eabihf", "cortex-m55", "kernel-helium"),
         ("thumbv7em-none-eabihf", "cortex-m4", "kernel-dsp"),
@@ -103,8 +104,7 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
         .args(deny))?;
     let data = generate_data(FwModel::Bundled)?;
     for b in BOARDS {
-        let mut c = cargo();
-        c.current_dir("firmware/boards")
+        let mut c = cargo()
             .env("NYQUIST_FW_DATA", &data)
             .env("DEFMT_LOG", "info")
             .env("RUSTFLAGS", format!("-C target-cpu={}", b.cpu))
@@ -115,25 +115,25 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
             .args(["clippy", "-p", b.name, "--target", b.target]);
         if b.qemu.is_none() {
             // The on-target test binary too (the app library has no host tests).
-            c.arg("--all-targets");
+            c = c.arg("--all-targets");
         } else {
-            c.args(["-p", "nyquist-app"]);
+            c = c.args(["-p", "nyquist-app"]);
         }
-        run(c.args(deny))?;
+        run_in("firmware/boards", c.args(deny))?;
     }
     lap("host tests");
     run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     lap(&format!("{} tests under qemu-aarch64", aarch64.triple));
     let qemu_test = |packages: &[&str], tests: &[&str]| -> Result<()> {
-        let mut c = cross_cargo(&aarch64);
-        c.env("NYQUIST_TEST_RUNNER", "qemu-aarch64")
+        let mut c = cross_cargo(&aarch64)
+            .env("NYQUIST_TEST_RUNNER", "qemu-aarch64")
             .env("NYQUIST_PREDICTION_STRIDE", "8")
             .args(["test", "--release", "--target", aarch64.triple]);
         for p in packages {
-            c.args(["-p", p]);
+            c = c.args(["-p", p]);
         }
         for t in tests {
-            c.args(["--test", t]);
+            c = c.args(["--test", t]);
         }
         run(c.arg("--lib"))
     };

@@ -106,13 +106,11 @@ fn check_headers(t: &Arm, include: &std::path::Path) -> Result<()> {
 }
 
 /// `cargo` with bindgen pointed at the target's kernel headers.
-pub fn cross_cargo(t: &Arm) -> std::process::Command {
-    let mut c = cargo();
-    c.env(
+pub fn cross_cargo(t: &Arm) -> xshell::Cmd<'static> {
+    cargo().env(
         format!("BINDGEN_EXTRA_CLANG_ARGS_{}", t.triple.replace('-', "_")),
         format!("-I{}", t.include),
-    );
-    c
+    )
 }
 
 /// True if the ELF file has no program interpreter (statically linked).
@@ -157,8 +155,7 @@ pub fn build_runtime(args: &[String]) -> Result<()> {
             .context("build-runtime needs --target aarch64|armv7")?,
     )?;
     prepare(&t, camera)?;
-    let mut c = cross_cargo(&t);
-    c.args([
+    let mut c = cross_cargo(&t).args([
         "build",
         "--release",
         "--target",
@@ -169,9 +166,9 @@ pub fn build_runtime(args: &[String]) -> Result<()> {
         "nyquist",
     ]);
     if camera {
-        c.args(["--features", "camera"]);
+        c = c.args(["--features", "camera"]);
     }
-    run(&mut c)?;
+    run(c)?;
     let bin = crate::util::target_dir()?.join(format!("{}/release/nyquist", t.triple));
     let bytes = std::fs::read(&bin).with_context(|| format!("{}", bin.display()))?;
     let linkage = match is_static_elf(&bytes) {

@@ -9,12 +9,11 @@
 //! against a loop of known length, count instructions per layer.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
 use crate::qemu_plugin::Counts;
-use crate::util::{cargo, ensure_apt, ensure_target, run};
+use crate::util::{cargo, cmd, ensure_apt, ensure_target, in_dir, run};
 
 /// One build of a board image: which kernel, compiled for which core.
 #[derive(Debug, Clone, Copy)]
@@ -180,7 +179,7 @@ pub fn generate_data(model: FwModel) -> Result<PathBuf> {
         }
     };
     let out = dir.join("model.nyq.onnx");
-    run(Command::new(bin.join("nyquist-convert"))
+    run(cmd(bin.join("nyquist-convert"))
         .arg(&source)
         .args(fold)
         .args(["--quantize", "int8", "--calib"])
@@ -196,7 +195,7 @@ pub fn generate_data(model: FwModel) -> Result<PathBuf> {
     if !nqm_info.is_object() {
         bail!("the converter's report has no .nqm figures (quantization.nqm)");
     }
-    run(Command::new(bin.join("nyquist-fw-testset"))
+    run(cmd(bin.join("nyquist-fw-testset"))
         .arg("--blob")
         .arg(dir.join("model.nqm"))
         .arg("--model")
@@ -227,8 +226,7 @@ pub fn build(b: &Board, v: &Variant, data: &Path) -> Result<PathBuf> {
         .cpu
         .map(|c| format!("-C target-cpu={c}"))
         .unwrap_or_default();
-    let mut c = cargo();
-    c.current_dir("firmware/boards")
+    let mut c = cargo()
         .env("NYQUIST_FW_DATA", data)
         .env("DEFMT_LOG", "info")
         .env("CARGO_TARGET_DIR", &target_dir)
@@ -243,13 +241,14 @@ pub fn build(b: &Board, v: &Variant, data: &Path) -> Result<PathBuf> {
             "--no-default-features",
         ]);
     if let Some(f) = v.feature {
-        c.args(["--features", f]);
+        c = c.args(["--features", f]);
     }
     if b.qemu.is_none() {
         // Real boards also have on-target tests (embedded-test): link them too.
-        c.args(["--bins", "--tests"]);
+        c = c.args(["--bins", "--tests"]);
     }
-    run(&mut c)?;
+    let _d = in_dir("firmware/boards");
+    run(c)?;
     Ok(target_dir.join(b.target).join("release").join(b.name))
 }
 
@@ -298,10 +297,12 @@ pub fn qemu_args(b: &Board, icount: bool) -> Result<Vec<&'static str>> {
 /// Run an image under QEMU; returns (exit code, decoded log lines).
 pub fn run_qemu(b: &Board, elf_path: &Path) -> Result<(i32, Vec<String>)> {
     ensure_apt(&["qemu-system-arm"])?;
-    let out = Command::new("qemu-system-arm")
+    let out = cmd("qemu-system-arm")
         .args(qemu_args(b, true)?)
         .arg("-kernel")
         .arg(elf_path)
+        .quiet()
+        .ignore_status()
         .output()
         .context("qemu-system-arm")?;
     let elf = std::fs::read(elf_path)?;
@@ -391,7 +392,7 @@ pub fn fw(args: &[String]) -> Result<()> {
                 )
             })?;
             let elf = build(&b, &b.best(), &data)?;
-            run(Command::new("probe-rs").args(["run", "--chip", chip]).arg(&elf))
+            run(crate::util::cmd("probe-rs").args(["run", "--chip", chip]).arg(&elf))
                 .context("probe-rs (install it with `cargo install probe-rs-tools`; needs the board attached through a debug probe)")
         }
         "run" => {

@@ -59,20 +59,15 @@ fn counts(recs: &[Record], ops: &[(String, OpShape)]) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// Sizes of the loaded ELF sections, by name.
+/// Sizes of the ELF's sections, by name (read from its section headers).
 fn section_sizes(elf: &Path) -> Result<Vec<(String, u64)>> {
-    let out = std::process::Command::new("size")
-        .args(["-A"])
-        .arg(elf)
-        .output()
-        .context("`size` (binutils)")?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 3 && f[0].starts_with('.'))
-                .then(|| (f[0].to_string(), f[1].parse().unwrap_or(0)))
-        })
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(elf).with_context(|| elf.display().to_string())?;
+    let file =
+        object::File::parse(&*bytes).with_context(|| format!("{}: not an ELF", elf.display()))?;
+    Ok(file
+        .sections()
+        .filter_map(|s| Some((s.name().ok()?.to_string(), s.size())))
         .collect())
 }
 

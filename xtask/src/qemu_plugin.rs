@@ -11,12 +11,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::util::{ensure_apt, output, run};
+use crate::util::{cmd, ensure_apt, in_dir, output, run};
 
 const SOURCE: &str = "xtask/qemu-plugin/insn_count.c";
 /// The T32 decoder the plugin includes, and its test program.
@@ -93,7 +92,7 @@ impl Counts {
 /// The Debian source version of the installed QEMU package `pkg`
 /// (`1:7.2+dfsg-7+deb12u18`), which names the source package to fetch.
 fn source_version(pkg: &str) -> Result<String> {
-    output(Command::new("dpkg-query").args(["-W", "-f=${source:Version}", pkg]))
+    output(cmd("dpkg-query").args(["-W", "-f=${source:Version}", pkg]))
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .with_context(|| format!("{pkg} is not installed (dpkg-query)"))
@@ -110,11 +109,10 @@ fn fetch_header(pkg: &str, dir: &Path) -> Result<PathBuf> {
     }
     let apt = dir.join("apt");
     std::fs::create_dir_all(apt.join("lists/partial"))?;
-    let release =
-        output(Command::new("sh").args(["-c", ". /etc/os-release && echo $VERSION_CODENAME"]))
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .context("cannot read VERSION_CODENAME from /etc/os-release")?;
+    let release = output(cmd("sh").args(["-c", ". /etc/os-release && echo $VERSION_CODENAME"]))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .context("cannot read VERSION_CODENAME from /etc/os-release")?;
     let list = apt.join("sources.list");
     std::fs::write(
         &list,
@@ -133,14 +131,16 @@ fn fetch_header(pkg: &str, dir: &Path) -> Result<PathBuf> {
     eprintln!(
         "xtask: fetching the QEMU {version} source package for qemu-plugin.h (Debian ships no plugin header)"
     );
-    run(Command::new("apt-get").args(&opts).arg("update"))?;
+    run(cmd("apt-get").args(&opts).arg("update"))?;
     let src = dir.join("src");
     std::fs::create_dir_all(&src)?;
-    run(Command::new("apt-get")
-        .current_dir(&src)
-        .args(&opts)
-        .args(["source", "--download-only"])
-        .arg(format!("qemu={version}")))?;
+    {
+        let _d = in_dir(&src);
+        run(cmd("apt-get")
+            .args(&opts)
+            .args(["source", "--download-only"])
+            .arg(format!("qemu={version}")))?;
+    }
     let tarball = std::fs::read_dir(&src)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
@@ -148,11 +148,13 @@ fn fetch_header(pkg: &str, dir: &Path) -> Result<PathBuf> {
                 .is_some_and(|n| n.to_string_lossy().contains(".orig.tar"))
         })
         .context("the QEMU source package has no .orig tarball")?;
-    run(Command::new("tar")
-        .current_dir(&src)
-        .arg("-xf")
-        .arg(&tarball)
-        .args(["--wildcards", "*/include/qemu/qemu-plugin.h"]))?;
+    {
+        let _d = in_dir(&src);
+        run(cmd("tar")
+            .arg("-xf")
+            .arg(&tarball)
+            .args(["--wildcards", "*/include/qemu/qemu-plugin.h"]))?;
+    }
     let header = std::fs::read_dir(&src)?
         .filter_map(|e| e.ok().map(|e| e.path().join("include/qemu/qemu-plugin.h")))
         .find(|p| p.is_file())
@@ -184,7 +186,7 @@ pub fn build(pkg: &str, target_dir: &Path) -> Result<PathBuf> {
     }
     let include = fetch_header(pkg, &dir)?;
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    run(Command::new(cc)
+    run(cmd(cc)
         .args(["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror"])
         .arg("-I")
         .arg(&include)
@@ -205,17 +207,18 @@ pub fn count(
     envs: &[(&str, &str)],
 ) -> Result<(Counts, Vec<u8>)> {
     let out = tempfile_path("insn-count", "json");
-    let mut c = Command::new(qemu);
-    c.envs(envs.iter().copied())
+    let c = cmd(qemu)
+        .envs(envs.iter().copied())
         .args(qemu_args)
         .arg("-plugin")
         .arg(format!("{},out={}", plugin.display(), out.display()))
-        .args(prog);
+        .args(prog)
+        .quiet()
+        .ignore_status();
     let o = c.output().with_context(|| format!("cannot start {qemu}"))?;
     if !o.status.success() {
         bail!(
-            "{} failed ({}): {}",
-            crate::util::show(&c),
+            "{c} failed ({}): {}",
             o.status,
             String::from_utf8_lossy(&o.stderr).trim()
         );
@@ -243,7 +246,7 @@ pub fn self_test(target_dir: &Path) -> Result<()> {
     let plugin = build("qemu-user", target_dir)?;
     let dir = target_dir.join("qemu-plugin");
     let exe = dir.join("probe");
-    run(Command::new("aarch64-linux-gnu-gcc")
+    run(cmd("aarch64-linux-gnu-gcc")
         .args(["-march=armv8.2-a+dotprod", "-nostdlib", "-static", "-o"])
         .arg(&exe)
         .arg("xtask/qemu-plugin/probe.S"))?;
@@ -305,19 +308,19 @@ fn self_test_t32(target_dir: &Path) -> Result<()> {
     let dir = target_dir.join("qemu-plugin");
     let test = dir.join("t32_classes_test");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    run(Command::new(&cc)
+    run(cmd(&cc)
         .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&test)
         .arg(T32_TEST))?;
-    run(&mut Command::new(&test))?;
+    run(cmd(&test))?;
     ensure_apt(&["qemu-system-arm", "binutils-arm-linux-gnueabihf"])?;
     let plugin = build("qemu-system-arm", target_dir)?;
     let (obj, elf) = (dir.join("probe_t32.o"), dir.join("probe_t32"));
-    run(Command::new("arm-linux-gnueabihf-as")
+    run(cmd("arm-linux-gnueabihf-as")
         .args(["-march=armv8.1-m.main+mve", "-mthumb", "-o"])
         .arg(&obj)
         .arg(T32_PROBE))?;
-    run(Command::new("arm-linux-gnueabihf-ld")
+    run(cmd("arm-linux-gnueabihf-ld")
         .args(["-Ttext=0x100", "--section-start=.vectors=0", "-o"])
         .arg(&elf)
         .arg(&obj))?;

@@ -1,9 +1,35 @@
-//! Running commands and installing what is missing (announced, never silent).
+//! Running commands (through `xshell`) and installing what is missing
+//! (announced, never silent).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use xshell::{Cmd, PushDir, Shell};
+
+thread_local! {
+    // One shell for the whole (single-threaded) program, so commands borrow
+    // it for `'static`; its working directory is the workspace root after
+    // `chdir_to_workspace`, and `in_dir` moves it for a scope.
+    static SHELL: &'static Shell =
+        Box::leak(Box::new(Shell::new().expect("the current directory is readable")));
+}
+
+/// The program's shell.
+pub fn sh() -> &'static Shell {
+    SHELL.with(|s| *s)
+}
+
+/// Run the commands of a scope in `dir` (relative to the current one); the
+/// folder is restored when the guard drops.
+pub fn in_dir(dir: impl AsRef<Path>) -> PushDir<'static> {
+    sh().push_dir(dir)
+}
+
+/// A command on the program's shell.
+pub fn cmd(program: impl AsRef<Path>) -> Cmd<'static> {
+    sh().cmd(program)
+}
 
 /// The workspace root (this crate's parent).
 pub fn root() -> PathBuf {
@@ -15,7 +41,9 @@ pub fn root() -> PathBuf {
 
 /// Work from the workspace root whatever the caller's folder.
 pub fn chdir_to_workspace() -> Result<()> {
-    std::env::set_current_dir(root()).context("cannot enter the workspace root")
+    std::env::set_current_dir(root()).context("cannot enter the workspace root")?;
+    sh().change_dir(root());
+    Ok(())
 }
 
 /// Cargo's target directory, where the binaries it builds land: from `cargo
@@ -26,7 +54,10 @@ pub fn target_dir() -> Result<PathBuf> {
     if let Some(d) = DIR.get() {
         return Ok(d.clone());
     }
-    let json = output(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))
+    let json = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .quiet()
+        .read()
         .context("`cargo metadata` failed")?;
     let v: serde_json::Value = serde_json::from_str(&json).context("`cargo metadata` output")?;
     let d = PathBuf::from(
@@ -38,37 +69,31 @@ pub fn target_dir() -> Result<PathBuf> {
 }
 
 /// `cargo` as invoked by the user (respects `$CARGO`).
-pub fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+pub fn cargo() -> Cmd<'static> {
+    cmd(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// Run a command, echoing it; fail on a non-zero exit.
-pub fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("$ {}", show(cmd));
-    let st = cmd
-        .status()
-        .with_context(|| format!("cannot start `{}`", show(cmd)))?;
-    if !st.success() {
-        bail!("`{}` failed ({st})", show(cmd));
-    }
+/// Run a command, echoing it; fail on a non-zero exit (the error names the
+/// command line).
+pub fn run(c: Cmd<'_>) -> Result<()> {
+    c.run()?;
     Ok(())
 }
 
-/// Run a command and return its exit code as ours.
-pub fn run_code(cmd: &mut Command) -> Result<ExitCode> {
-    eprintln!("$ {}", show(cmd));
-    let st = cmd
-        .status()
-        .with_context(|| format!("cannot start `{}`", show(cmd)))?;
-    Ok(ExitCode::from(st.code().unwrap_or(1).clamp(0, 255) as u8))
+/// [`run`] in folder `dir`.
+pub fn run_in(dir: impl AsRef<Path>, c: Cmd<'_>) -> Result<()> {
+    let _d = in_dir(dir);
+    run(c)
 }
 
-/// Text of a command line.
-pub fn show(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program().to_string_lossy().into_owned())
-        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Run a command (echoed) and return its exit code as ours.
+pub fn run_code(c: Cmd<'_>) -> Result<ExitCode> {
+    eprintln!("$ {c}");
+    let line = c.to_string();
+    let st = std::process::Command::from(c)
+        .status()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    Ok(ExitCode::from(st.code().unwrap_or(1).clamp(0, 255) as u8))
 }
 
 /// `cargo run --release -p PKG --bin BIN -- ARGS`, passing the exit code through.
@@ -80,15 +105,11 @@ pub fn cargo_run_release(pkg: &str, bin: &str, args: &[String]) -> Result<ExitCo
     )
 }
 
-/// Output of a command, if it runs.
-pub fn output(cmd: &mut Command) -> Option<String> {
-    cmd.output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+/// Standard output of a command (not echoed), if it runs and succeeds.
+pub fn output(c: Cmd<'_>) -> Option<String> {
+    c.quiet().ignore_stderr().read().ok()
 }
 
-/// Install a rustup target unless it is there.
 /// Write `text` to `path` whole or not at all: a temporary file beside it,
 /// then a rename (a reader never sees half a file).
 pub fn write_atomic(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
@@ -101,14 +122,15 @@ pub fn write_atomic(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Install a rustup target unless it is there.
 pub fn ensure_target(target: &str) -> Result<()> {
     let installed =
-        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+        output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if installed.lines().any(|l| l.trim() == target) {
         return Ok(());
     }
     eprintln!("xtask: installing rustup target {target} (missing)");
-    run(Command::new("rustup").args(["target", "add", target]))
+    run(cmd("rustup").args(["target", "add", target]))
 }
 
 /// Install Debian packages that are not installed (apt-get, with sudo when not root).
@@ -117,7 +139,7 @@ pub fn ensure_apt(packages: &[&str]) -> Result<()> {
         .iter()
         .copied()
         .filter(|p| {
-            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+            output(cmd("dpkg-query").args(["-W", "-f=${Status}", p]))
                 .is_none_or(|s| !s.contains("install ok installed"))
         })
         .collect();
@@ -128,22 +150,17 @@ pub fn ensure_apt(packages: &[&str]) -> Result<()> {
         "xtask: installing Debian packages {} (missing)",
         missing.join(" ")
     );
-    let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
-    let apt = |args: &[&str]| -> Command {
-        let mut c = if root {
-            Command::new("apt-get")
+    let root = output(cmd("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    let apt = |args: &[&str]| -> Cmd<'static> {
+        let c = if root {
+            cmd("apt-get")
         } else {
-            Command::new("sudo")
+            cmd("sudo").arg("apt-get")
         };
-        if !root {
-            c.arg("apt-get");
-        }
-        c.args(args);
-        c.env("DEBIAN_FRONTEND", "noninteractive");
-        c
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive")
     };
     if run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing)).is_err() {
-        run(&mut apt(&["update"]))?;
+        run(apt(&["update"]))?;
         run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))?;
     }
     Ok(())
