@@ -86,19 +86,6 @@ pub struct OpShape {
     pub arena_bytes: usize,
 }
 
-fn io(op: &Op) -> ([Option<u16>; 2], u16) {
-    match *op {
-        Op::Conv { input, output, .. }
-        | Op::Pad { input, output, .. }
-        | Op::MaxPool { input, output, .. }
-        | Op::GlobalAvgPool { input, output, .. }
-        | Op::FullyConnected { input, output, .. }
-        | Op::Lut { input, output, .. }
-        | Op::Alias { input, output } => ([Some(input), None], output),
-        Op::Add { inputs, output, .. } => ([Some(inputs[0]), Some(inputs[1])], output),
-    }
-}
-
 /// Bytes covered by a set of ranges (overlaps once).
 fn union_len(ranges: &mut [(usize, usize)]) -> usize {
     ranges.sort_unstable();
@@ -125,7 +112,7 @@ pub fn op_shapes(m: &Model<'_>) -> Result<Vec<OpShape>, Error> {
     };
     born[at(m.input_index())?] = -1;
     for (k, op) in m.ops().enumerate() {
-        let (ins, o) = io(&op?);
+        let (ins, o) = op?.tensors();
         let o = at(o)?;
         born[o] = born[o].min(k as i32);
         for i in ins.into_iter().flatten() {
@@ -137,7 +124,7 @@ pub fn op_shapes(m: &Model<'_>) -> Result<Vec<OpShape>, Error> {
     let mut out = Vec::with_capacity(m.n_ops() as usize);
     for (k, op) in m.ops().enumerate() {
         let op = op?;
-        let (ins, o) = io(&op);
+        let (ins, o) = op.tensors();
         let (x, y) = (m.tensor(ins[0].unwrap_or(o))?, m.tensor(o)?);
         let const_bytes = match &op {
             Op::Conv { consts, .. } | Op::FullyConnected { consts, .. } => {

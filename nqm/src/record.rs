@@ -259,6 +259,20 @@ impl Op {
             Op::Alias { .. } => OpKind::Alias,
         }
     }
+
+    /// The tensors it reads (the second only for Add) and the one it writes.
+    pub fn tensors(&self) -> ([Option<u16>; 2], u16) {
+        match *self {
+            Op::Conv { input, output, .. }
+            | Op::Pad { input, output, .. }
+            | Op::MaxPool { input, output, .. }
+            | Op::GlobalAvgPool { input, output, .. }
+            | Op::FullyConnected { input, output, .. }
+            | Op::Lut { input, output, .. }
+            | Op::Alias { input, output } => ([Some(input), None], output),
+            Op::Add { inputs, output, .. } => ([Some(inputs[0]), Some(inputs[1])], output),
+        }
+    }
 }
 
 /// One raw op record: index, kind, body.

@@ -28,7 +28,7 @@ use crate::onnx::conv::ConvGeom;
 use crate::onnx::graph::{node_label, GraphIndex};
 use crate::onnx::pb::{GraphProto, ModelProto};
 use crate::quant::graph::{Fused, QGraph, QOp};
-use crate::quant::params::{QParams, TensorQuant};
+use crate::quant::params::{QParams, TensorQuant, WeightQuant};
 
 /// What the export produced.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +94,33 @@ fn act_range(f: Fused, q: &TensorQuant) -> [i8; 2] {
 
 fn mult_shift(real: f64) -> (i32, i32) {
     quantize_multiplier(real)
+}
+
+/// Per-output-channel integer constants of a conv / FC layer (DESIGN.md
+/// "int8 arithmetic", written once here for both): the bias in accumulator
+/// units with the input zero point folded in, `b_q − z_x·Σw`, and the
+/// multiplier and shift of `s_x·s_w[o] / s_y`. `wsum(o)` is channel `o`'s
+/// weight sum.
+fn channel_requant(
+    channels: usize,
+    bias: &[f32],
+    xq: &TensorQuant,
+    wq: &WeightQuant,
+    yq: &TensorQuant,
+    wsum: impl Fn(usize) -> i64,
+) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
+    let (mut b, mut m, mut s) = (Vec::new(), Vec::new(), Vec::new());
+    for o in 0..channels {
+        let acc_scale = xq.scale as f64 * wq.scales[o] as f64;
+        let bq = round_half_away(bias[o] as f64 / acc_scale) as i64;
+        b.push(
+            (bq - xq.zero_point as i64 * wsum(o)).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        );
+        let (mm, ss) = mult_shift(acc_scale / yq.scale as f64);
+        m.push(mm);
+        s.push(ss);
+    }
+    (b, m, s)
 }
 
 /// Export `qg` / `qp` (the quantizer's view of `float`) as an `.nqm` blob.
@@ -237,24 +264,12 @@ pub fn export(
                 let bias = &qp.biases[&nodes[0]];
                 let cout = wq.dims[0];
                 let per = wq.data.len() / cout;
-                let (mut b, mut m, mut s) = (Vec::new(), Vec::new(), Vec::new());
-                for o in 0..cout {
-                    let bq =
-                        round_half_away(bias[o] as f64 / (xq.scale as f64 * wq.scales[o] as f64))
-                            as i64;
-                    let wsum: i64 = wq.data[o * per..(o + 1) * per]
+                let (b, m, s) = channel_requant(cout, bias, &xq, wq, &yq, |o| {
+                    wq.data[o * per..(o + 1) * per]
                         .iter()
                         .map(|&v| v as i64)
-                        .sum();
-                    b.push(
-                        (bq - xq.zero_point as i64 * wsum).clamp(i32::MIN as i64, i32::MAX as i64)
-                            as i32,
-                    );
-                    let (mm, ss) =
-                        mult_shift(xq.scale as f64 * wq.scales[o] as f64 / yq.scale as f64);
-                    m.push(mm);
-                    s.push(ss);
-                }
+                        .sum()
+                });
                 if wq.dims.len() != 4 {
                     return Err(refuse(format!("conv `{}` is not 2-D", nodes[0])));
                 }
@@ -338,21 +353,9 @@ pub fn export(
                 let rows: Vec<u8> = (0..n)
                     .flat_map(|o| (0..k).map(move |j| at(o, column(j)) as u8))
                     .collect();
-                let (mut b, mut m, mut s) = (Vec::new(), Vec::new(), Vec::new());
-                for o in 0..n {
-                    let bq =
-                        round_half_away(bias[o] as f64 / (xq.scale as f64 * wq.scales[o] as f64))
-                            as i64;
-                    let wsum: i64 = (0..k).map(|i| at(o, i) as i64).sum();
-                    b.push(
-                        (bq - xq.zero_point as i64 * wsum).clamp(i32::MIN as i64, i32::MAX as i64)
-                            as i32,
-                    );
-                    let (mm, ss) =
-                        mult_shift(xq.scale as f64 * wq.scales[o] as f64 / yq.scale as f64);
-                    m.push(mm);
-                    s.push(ss);
-                }
+                let (b, m, s) = channel_requant(n, bias, &xq, wq, &yq, |o| {
+                    (0..k).map(|i| at(o, i) as i64).sum()
+                });
                 let weights = w.constants(&rows, 16);
                 weight_bytes += rows.len();
                 let (bias, mult, shift) = (w.i32s(&b), w.i32s(&m), w.i32s(&s));
