@@ -219,36 +219,11 @@ pub fn calib_samples(
     pre: &nyquist_runtime::Preprocess,
     limit: usize,
 ) -> Result<Vec<Vec<f32>>> {
-    use nyquist_runtime::preprocess::{Color, Geometry};
-    use nyquist_runtime::{dataset, preprocess};
     if !dir.is_dir() {
         bail!("--calib {}: not a folder", dir.display());
     }
-    let files = dataset::list_images_recursive(dir)?;
-    if files.is_empty() {
-        bail!(
-            "--calib {}: no images (png, jpg, bmp) in the folder or its subfolders",
-            dir.display()
-        );
-    }
-    let (h, w) = pre.hw();
-    let want_channels = if pre.color == Color::Gray { 1 } else { 3 };
-    files
-        .iter()
-        .take(limit)
-        .map(|f| {
-            let img = preprocess::open_image(f)?;
-            let ch = img.color().channel_count().min(3) as usize;
-            let ch = if ch == 2 { 1 } else { ch };
-            if ch != want_channels {
-                bail!("calibration image {}: {ch} channel(s), the model takes {want_channels}", f.display());
-            }
-            if matches!(pre.geometry, Geometry::Pad { .. }) && (img.width() > w || img.height() > h) {
-                bail!("calibration image {}: {}x{} is larger than the model input {w}x{h} (geometry `pad`)", f.display(), img.width(), img.height());
-            }
-            Ok(pre.tensor(&img))
-        })
-        .collect()
+    pre.folder_tensors(dir, limit)
+        .with_context(|| format!("--calib {}", dir.display()))
 }
 
 /// Run the command; returns the process exit code.

@@ -594,7 +594,7 @@ fn int8_branch_runs_as_a_library_call() {
     use nyquist_convert::{pipeline, BlurMode, Options};
     use nyquist_corrupt::Corruption;
     use nyquist_runtime::eval::EvalOptions;
-    use nyquist_runtime::{dataset, preprocess, ModelInfo, Preprocess};
+    use nyquist_runtime::{dataset, ModelInfo, Preprocess};
 
     let path = root().join("models/fmnist/resnet18r-blurafterconv.onnx");
     let model = nyquist_convert::onnx::io::load_model(&path).unwrap();
@@ -610,12 +610,9 @@ fn int8_branch_runs_as_a_library_call() {
         },
     )
     .unwrap();
-    let calib: Vec<Vec<f32>> = dataset::list_images_recursive(&root().join("models/fmnist/calib"))
-        .unwrap()
-        .iter()
-        .take(40)
-        .map(|f| pre.tensor(&preprocess::open_image(f).unwrap()))
-        .collect();
+    let calib = pre
+        .folder_tensors(&root().join("models/fmnist/calib"), 40)
+        .unwrap();
     let data = dataset::open(
         &root().join("models/fmnist/eval"),
         "t10k",

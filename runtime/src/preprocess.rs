@@ -154,6 +154,52 @@ impl Preprocess {
         (self.shape[2] as u32, self.shape[3] as u32)
     }
 
+    /// The model inputs of the first `limit` images of a flat or one-level
+    /// folder (`crate::dataset::list_images_recursive`, sorted), e.g. a
+    /// calibration set. Refused, naming the file: an image with another
+    /// channel count than the model's, one larger than the input under
+    /// geometry `pad`, one that does not decode; naming the folder: a folder
+    /// without images.
+    pub fn folder_tensors(&self, dir: &std::path::Path, limit: usize) -> Result<Vec<Vec<f32>>> {
+        let files = crate::dataset::list_images_recursive(dir)?;
+        if files.is_empty() {
+            return Err(RuntimeError::Dataset {
+                path: dir.into(),
+                what: "no images (png, jpg, bmp) in the folder or its subfolders".into(),
+            });
+        }
+        let (h, w) = self.hw();
+        let want = if self.color == Color::Gray { 1 } else { 3 };
+        files
+            .iter()
+            .take(limit)
+            .map(|f| {
+                let img = open_image(f)?;
+                let ch = match img.color().channel_count().min(3) {
+                    2 => 1,
+                    c => c as usize,
+                };
+                let bad = |what: String| RuntimeError::Dataset {
+                    path: f.clone(),
+                    what,
+                };
+                if ch != want {
+                    return Err(bad(format!("{ch} channel(s), the model takes {want}")));
+                }
+                if matches!(self.geometry, Geometry::Pad { .. })
+                    && (img.width() > w || img.height() > h)
+                {
+                    return Err(bad(format!(
+                        "{}x{} is larger than the model input {w}x{h} (geometry `pad`)",
+                        img.width(),
+                        img.height()
+                    )));
+                }
+                Ok(self.tensor(&img))
+            })
+            .collect()
+    }
+
     /// Stage 1: an 8-bit RGB image of the input size.
     pub fn geometry(&self, img: &DynamicImage) -> RgbImage {
         self.geometry_shifted(img, (0, 0))
@@ -321,6 +367,46 @@ mod tests {
         assert!((px(31, 31) - (-0.2860 / 0.3530)).abs() < 1e-6);
         // Source (5, 7) lands at (7, 9): value (5+7)*4 = 48.
         assert!((px(7, 9) - ((48.0 / 255.0 - 0.2860) / 0.3530)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn folder_tensors_reads_sorted_images_and_names_the_bad_one() {
+        let p = Preprocess {
+            shape: [1, 1, 8, 8],
+            color: Color::Gray,
+            geometry: Geometry::Pad { value: 0 },
+            mean: vec![0.0],
+            std: vec![1.0],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            p.folder_tensors(dir.path(), 10),
+            Err(RuntimeError::Dataset { .. })
+        ));
+        let gray = |v: u8| image::GrayImage::from_pixel(4, 4, image::Luma([v]));
+        gray(10).save(dir.path().join("b.png")).unwrap();
+        gray(200).save(dir.path().join("a.png")).unwrap();
+        let t = p.folder_tensors(dir.path(), 10).unwrap();
+        assert_eq!(t.len(), 2);
+        // Sorted by name: a.png (200) first, centred on the padded canvas.
+        assert!((t[0][2 * 8 + 2] - 200.0 / 255.0).abs() < 1e-6);
+        assert_eq!(p.folder_tensors(dir.path(), 1).unwrap().len(), 1);
+        image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3]))
+            .save(dir.path().join("c.png"))
+            .unwrap();
+        let err = p.folder_tensors(dir.path(), 10).unwrap_err().to_string();
+        assert!(
+            err.contains("c.png") && err.contains("3 channel(s)"),
+            "{err}"
+        );
+        image::GrayImage::from_pixel(9, 9, image::Luma([1]))
+            .save(dir.path().join("0.png"))
+            .unwrap();
+        let err = p.folder_tensors(dir.path(), 1).unwrap_err().to_string();
+        assert!(
+            err.contains("0.png") && err.contains("larger than"),
+            "{err}"
+        );
     }
 
     #[test]

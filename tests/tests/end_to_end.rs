@@ -15,7 +15,7 @@ use nyquist_convert::quant::QuantOptions;
 use nyquist_convert::verify::Samples;
 use nyquist_convert::{pipeline, BlurMode, Options};
 use nyquist_runtime::engine::{nnef_metadata, onnx_to_nnef, Int8Mode};
-use nyquist_runtime::{dataset, preprocess, Engine, ModelInfo, Preprocess};
+use nyquist_runtime::{Engine, ModelInfo, Preprocess};
 use nyquist_tests::*;
 use prost::Message;
 
@@ -68,12 +68,9 @@ fn bundled_model_agrees_through_every_form() {
     assert!(guard.after >= guard.min_agreement, "{}", guard.line());
 
     // 2. int8 and the firmware blob, as a library call.
-    let calib: Vec<Vec<f32>> = dataset::list_images_recursive(&models_dir().join("calib"))
-        .unwrap()
-        .iter()
-        .take(100)
-        .map(|f| pre.tensor(&preprocess::open_image(f).unwrap()))
-        .collect();
+    let calib = pre
+        .folder_tensors(&models_dir().join("calib"), 100)
+        .unwrap();
     let original_model = model.inlined().unwrap();
     let q = int8::run(
         &Int8Inputs {
