@@ -16,6 +16,7 @@
 use std::path::Path;
 
 use nyquist_runtime::dataset::Dataset;
+use nyquist_runtime::eval::image_inputs;
 use nyquist_runtime::Preprocess;
 use prost::Message;
 
@@ -253,12 +254,12 @@ fn probe_images(
     let mut out = Vec::with_capacity(2 * n);
     for (i, item) in data.clean.iter().take(n).enumerate() {
         let img = item.source.load()?;
-        let geo = pre.geometry(&img);
-        out.push(pre.normalize(&geo));
-        if let Some(&(c, s)) = conditions.get(i % conditions.len().max(1)) {
-            let x = nyquist_corrupt::corrupt(&geo, c, s, gopts.eval.seed.wrapping_add(i as u64))?;
-            out.push(pre.normalize(&x));
-        }
+        // The clean input, and one of the gate's conditions in turn.
+        let cond = conditions.get(i % conditions.len().max(1)).copied();
+        let mut flat = Vec::new();
+        image_inputs(pre, &img, cond.as_slice(), gopts.eval.seed, i, &mut flat)?;
+        let len = flat.len() / (1 + usize::from(cond.is_some()));
+        out.extend(flat.chunks_exact(len.max(1)).map(<[f32]>::to_vec));
     }
     Ok(out)
 }

@@ -356,6 +356,28 @@ impl ModelRef {
 /// already in (ImageNet-C) or `None` (clean, conditions generated).
 type Job<'a> = (usize, &'a Item, Option<(Corruption, u8)>);
 
+/// Append to `out` the model inputs of image number `index` of an
+/// evaluation: the clean image, then one corrupted copy per condition in
+/// `conditions` — each corrupted after the geometry stage, with the seed
+/// `seed + index` (the corruptions are deterministic in it). The one place
+/// that turns a dataset image into evaluation inputs: [`evaluate`] and the
+/// converter's quantization probes use it.
+pub fn image_inputs(
+    pre: &Preprocess,
+    img: &image::DynamicImage,
+    conditions: &[(Corruption, u8)],
+    seed: u64,
+    index: usize,
+    out: &mut Vec<f32>,
+) -> std::result::Result<(), nyquist_corrupt::CorruptError> {
+    let geo = pre.geometry(img);
+    pre.normalize_into(&geo, out);
+    for &(c, s) in conditions {
+        pre.normalize_into(&corrupt(&geo, c, s, seed.wrapping_add(index as u64))?, out);
+    }
+    Ok(())
+}
+
 fn pick(items: &[Item], limit: Option<usize>) -> Vec<(usize, &Item)> {
     match limit {
         Some(l) if l < items.len() => (0..l)
@@ -431,19 +453,14 @@ pub fn evaluate(
             Ok(img) => img,
             Err(e) => return (counts, Some(e.to_string())),
         };
-        let geo = pre.geometry(&img);
         let mut inputs: Vec<f32> = Vec::with_capacity((1 + conditions.len()) * engine.input_len());
-        pre.normalize_into(&geo, &mut inputs);
         let gen: &[(Corruption, u8)] = if pre_corrupted.is_some() {
             &[]
         } else {
             &conditions
         };
-        for &(c, s) in gen {
-            match corrupt(&geo, c, s, opts.seed.wrapping_add(i as u64)) {
-                Ok(x) => pre.normalize_into(&x, &mut inputs),
-                Err(e) => return (counts, Some(format!("{}: {e}", item.source.describe()))),
-            }
+        if let Err(e) = image_inputs(pre, &img, gen, opts.seed, i, &mut inputs) {
+            return (counts, Some(format!("{}: {e}", item.source.describe())));
         }
         let preds = match predict(engine, batched, &inputs) {
             Ok(p) => p,
