@@ -42,9 +42,16 @@ pub enum ConvertError {
     /// The graph as a whole is inconsistent.
     #[error("graph: {0}")]
     Graph(String),
-    /// tract refused or failed (shape inference on an ONNX graph).
-    #[error("tract: {0}")]
-    Tract(String),
+    /// tract refused or failed (shape inference on an ONNX graph); its
+    /// error, with its own chain, is this one's source.
+    #[error("tract: {what}")]
+    Tract {
+        /// What was being done.
+        what: &'static str,
+        /// tract's (or the protobuf decoder's) error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The runtime could not load or run a model, or read an image (its
     /// error, with its own source chain, is kept as this one's source).
     #[error(transparent)]

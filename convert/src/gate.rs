@@ -75,21 +75,16 @@ pub struct Verdict {
     pub line: String,
 }
 
-fn tract_err(e: impl std::fmt::Display) -> ConvertError {
-    ConvertError::Tract(e.to_string())
-}
-
 /// Median latency of `runs` batch-1 inferences.
 pub fn latency_ms(engine: &Engine, runs: usize) -> Result<f64, ConvertError> {
     let x = vec![0.1f32; engine.input_len()];
-    engine.run(&x).map_err(tract_err)?;
+    engine.run(&x)?;
     let mut t: Vec<f64> = (0..runs)
         .map(|_| {
             let t0 = Instant::now();
             engine.run(&x).map(|_| t0.elapsed().as_secs_f64() * 1e3)
         })
-        .collect::<Result<_, _>>()
-        .map_err(tract_err)?;
+        .collect::<Result<_, _>>()?;
     t.sort_by(f64::total_cmp);
     Ok(t[t.len() / 2])
 }
@@ -169,7 +164,7 @@ pub fn run_cached(
             continue;
         }
         let label = PathBuf::from(&m.file);
-        let engine = Engine::from_onnx_bytes(m.bytes, &label, &shape).map_err(tract_err)?;
+        let engine = Engine::from_onnx_bytes(m.bytes, &label, &shape)?;
         let batched = Engine::from_onnx_bytes(m.bytes, &label, &batch_shape).ok();
         let r = evaluate(
             &engine,
@@ -182,11 +177,9 @@ pub fn run_cached(
                 ..opts.eval.clone()
             },
             reference.clone(),
-        )
-        .map_err(tract_err)?;
+        )?;
         let preds: Vec<Option<usize>> = engine
-            .run_many(&clean)
-            .map_err(tract_err)?
+            .run_many(&clean)?
             .iter()
             .map(|o| argmax(&o[0].data))
             .collect();
@@ -214,8 +207,7 @@ pub fn run_cached(
                     ..opts.eval.clone()
                 },
                 None,
-            )
-            .map_err(tract_err)?;
+            )?;
             r.counts.consistent = c.counts.consistent;
             r.max_shift = c.max_shift;
             r.rescore();

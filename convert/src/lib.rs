@@ -14,7 +14,21 @@
 //! ```
 //!
 //! The library entry point is [`pipeline::convert`]; the `nyquist-convert`
-//! binary and `cargo xtask convert` wrap it.
+//! binary and `cargo xtask convert` wrap it. The bundled BlurAfterConv
+//! ResNet-18r with its blurs folded or commuted (checked on random inputs;
+//! pass real images in `Options::extra_samples` to guard top-1 agreement):
+//!
+//! ```
+//! use nyquist_convert::onnx::load_model;
+//! use nyquist_convert::pipeline::{convert, BlurMode, Options};
+//!
+//! let model = load_model("../models/fmnist/resnet18r-blurafterconv.onnx".as_ref())?;
+//! let conv = convert(&model, &Options { mode: BlurMode::Auto, ..Options::default() })?;
+//! assert!(conv.report.passed);
+//! let (before, after) = (conv.report.layers.total_before.macs, conv.report.layers.total_after.macs);
+//! assert!(after < before, "MACs {before} → {after}");
+//! # Ok::<(), nyquist_convert::error::ConvertError>(())
+//! ```
 
 // Library code returns errors; tests may unwrap.
 #![warn(clippy::unwrap_used)]

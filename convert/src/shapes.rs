@@ -18,16 +18,22 @@ pub fn infer(
     nyquist_runtime::engine::catch_tract(std::path::Path::new("<shape inference>"), || {
         Ok(infer_unguarded(model_bytes, input_shape))
     })
-    .map_err(|e| ConvertError::Tract(format!("shape inference: {e}")))?
+    .map_err(ConvertError::Runtime)?
 }
 
 fn infer_unguarded(
     model_bytes: &[u8],
     input_shape: &[usize],
 ) -> Result<HashMap<String, Vec<usize>>, ConvertError> {
-    let tract_err = |e: TractError| ConvertError::Tract(format!("shape inference: {e:#}"));
-    let proto = tract_onnx::pb::ModelProto::decode(model_bytes)
-        .map_err(|e| ConvertError::Tract(e.to_string()))?;
+    let tract_err = |e: TractError| ConvertError::Tract {
+        what: "shape inference",
+        source: e.into(),
+    };
+    let proto =
+        tract_onnx::pb::ModelProto::decode(model_bytes).map_err(|e| ConvertError::Tract {
+            what: "shape inference: decoding the model",
+            source: Box::new(e),
+        })?;
     let parsed = tract_onnx::onnx().parse(&proto, None).map_err(tract_err)?;
     let mut model = parsed
         .model

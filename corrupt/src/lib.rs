@@ -15,6 +15,19 @@
 //! output on every platform and thread count.
 //!
 //! Data flow: `RgbImage (model input size) → corrupt → RgbImage → normalisation → model`.
+//!
+//! ```
+//! use nyquist_corrupt::{corrupt, Corruption};
+//!
+//! let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(8 * x) as u8, (8 * y) as u8, 128]));
+//! let fog = corrupt(&img, Corruption::Fog, 3, 7).unwrap();
+//! assert_eq!(fog.dimensions(), (32, 32));
+//! assert_ne!(fog, img);
+//! // Deterministic in the seed.
+//! assert_eq!(fog, corrupt(&img, Corruption::Fog, 3, 7).unwrap());
+//! // Severities are 1–5.
+//! assert!(corrupt(&img, Corruption::Fog, 6, 7).is_err());
+//! ```
 
 // Library code returns errors; tests may unwrap.
 #![warn(clippy::unwrap_used)]

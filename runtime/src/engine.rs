@@ -259,22 +259,34 @@ impl Engine {
             });
         }
         let t = tract_ndarray::ArrayD::from_shape_vec(self.input_shape.clone(), input.to_vec())
-            .map_err(|e| RuntimeError::Run(e.to_string()))?;
+            .map_err(|e| RuntimeError::Run {
+                what: "shaping the input",
+                source: Box::new(e),
+            })?;
         let out = self
             .plan
             .run(tvec!(Tensor::from(t).into()))
-            .map_err(|e| RuntimeError::Run(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::Run {
+                what: "running the plan",
+                source: e.into(),
+            })?;
         out.into_iter()
             .map(|v| {
                 let t = v
                     .into_tensor()
                     .cast_to::<f32>()
-                    .map_err(|e| RuntimeError::Run(format!("{e:#}")))?
+                    .map_err(|e| RuntimeError::Run {
+                        what: "reading an output as f32",
+                        source: e.into(),
+                    })?
                     .into_owned();
                 let shape = t.shape().to_vec();
                 let data = t
                     .to_plain_array_view::<f32>()
-                    .map_err(|e| RuntimeError::Run(format!("{e:#}")))?
+                    .map_err(|e| RuntimeError::Run {
+                        what: "reading an output as f32",
+                        source: e.into(),
+                    })?
                     .iter()
                     .copied()
                     .collect();

@@ -50,9 +50,16 @@ pub enum RuntimeError {
         /// What is wrong.
         what: String,
     },
-    /// tract failed while running.
-    #[error("inference: {0}")]
-    Run(String),
+    /// tract failed while running; its error, with its own chain, is this
+    /// one's source.
+    #[error("inference: {what}")]
+    Run {
+        /// What was being done.
+        what: &'static str,
+        /// tract's (or ndarray's) error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Shorthand result type.

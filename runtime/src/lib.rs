@@ -6,6 +6,24 @@
 //!
 //! Data flow: `image file / frame → preprocess::Preprocess (geometry, then
 //! normalisation) → engine::Engine → logits → labels`.
+//!
+//! Classify one image with the bundled model (the model's metadata says how
+//! to preprocess and what the classes are called):
+//!
+//! ```
+//! use std::path::Path;
+//! use nyquist_runtime::{engine::argmax, preprocess::open_image, Engine, ModelInfo, Preprocess};
+//!
+//! let model = Path::new("../models/fmnist/resnet18r-blurafterconv.onnx");
+//! let info = ModelInfo::from_onnx_file(model)?;
+//! let pre = Preprocess::from_info(&info)?;
+//! let engine = Engine::load(model, &pre.shape)?;
+//! let img = open_image(Path::new("../models/fmnist/eval/bag/t10k-00034.png"))?;
+//! let logits = &engine.run(&pre.tensor(&img))?[0].data;
+//! let labels = info.labels()?.expect("the bundled model names its classes");
+//! assert_eq!(labels[argmax(logits).expect("finite logits")], "bag");
+//! # Ok::<(), nyquist_runtime::RuntimeError>(())
+//! ```
 
 // Library code returns errors; tests may unwrap.
 #![warn(clippy::unwrap_used)]

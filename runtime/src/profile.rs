@@ -121,10 +121,16 @@ pub fn profile(engine: &Engine, input: &[f32], runs: usize) -> Result<Profile> {
     let plan = engine.plan();
     let x: Tensor =
         tract_ndarray::ArrayD::from_shape_vec(engine.input_shape.clone(), input.to_vec())
-            .map_err(|e| RuntimeError::Run(e.to_string()))?
+            .map_err(|e| RuntimeError::Run {
+                what: "shaping the input",
+                source: Box::new(e),
+            })?
             .into();
     let mut samples: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-    let mut state = SimpleState::new(plan).map_err(|e| RuntimeError::Run(format!("{e:#}")))?;
+    let mut state = SimpleState::new(plan).map_err(|e| RuntimeError::Run {
+        what: "preparing the plan's state",
+        source: e.into(),
+    })?;
     let markers = std::env::var_os("NYQUIST_PROFILE_MARKERS").is_some_and(|v| v == "1");
     for run in 0..=runs.max(1) {
         let timed = run > 0;
@@ -146,7 +152,10 @@ pub fn profile(engine: &Engine, input: &[f32], runs: usize) -> Result<Profile> {
                 }
                 r
             })
-            .map_err(|e| RuntimeError::Run(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::Run {
+                what: "running the plan node by node",
+                source: e.into(),
+            })?;
     }
     let model = plan.model();
     let nodes: Vec<NodeTime> = samples
