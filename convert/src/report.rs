@@ -697,43 +697,13 @@ fn gate_markdown(q: &QuantSection, s: &mut String) {
             f.latency_ms
         );
     }
-    let _ = writeln!(
-        *s,
-        "\n| corruption | {} |",
-        q.figures
-            .iter()
-            .map(|f| format!("{} CE %", f.role))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(*s, "|---|{}", "---:|".repeat(q.figures.len()));
-    for c in nyquist_corrupt::Corruption::all() {
-        if !q
-            .figures
-            .iter()
-            .any(|f| f.eval.corruptions.contains_key(&c))
-        {
-            continue;
-        }
-        let cells: Vec<String> = q
-            .figures
-            .iter()
-            .map(|f| {
-                f.eval
-                    .corruptions
-                    .get(&c)
-                    .and_then(|x| x.ce)
-                    .map_or("–".into(), |v| format!("{:.1}", 100.0 * v))
-            })
-            .collect();
-        let _ = writeln!(
-            s,
-            "| {}{} | {} |",
-            c.name(),
-            if c.is_benchmark() { "" } else { " (extra)" },
-            cells.join(" | ")
-        );
-    }
+    // Per corruption: the same table `nyquist eval` writes.
+    let columns: Vec<(&str, &nyquist_runtime::eval::EvalResult)> = q
+        .figures
+        .iter()
+        .map(|f| (f.role.as_str(), &f.eval))
+        .collect();
+    let _ = write!(*s, "\n{}", nyquist_runtime::eval::markdown_table(&columns));
     if let Some(svg) = q.files.iter().find(|f| f.ends_with(".svg")) {
         let _ = writeln!(*s, "\n![CE per corruption]({svg})");
     }

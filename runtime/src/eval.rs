@@ -7,6 +7,7 @@
 //! `n`, and [`merge`] adds the counts of the shards back up.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use nyquist_corrupt::score::{score, Errors, Reference, ALEXNET};
@@ -653,6 +654,91 @@ pub fn merge(shards: &[EvalResult]) -> Result<EvalResult> {
     out.shard = None;
     out.rescore();
     Ok(out)
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("–".into(), |x| format!("{:.1}", 100.0 * x))
+}
+
+/// The evaluation table people read, written once for every tool that shows
+/// one (`nyquist eval`, the converter's robustness gate): one row per
+/// corruption (mean error over the evaluated severities, CE), the clean
+/// error, mCE and relative mCE, shift consistency when measured; one column
+/// pair per result (`name`, result).
+pub fn markdown_table(results: &[(&str, &EvalResult)]) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "| corruption |");
+    for (name, _) in results {
+        let _ = write!(s, " {name} error % | {name} CE % |");
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "|---|{}", "---:|---:|".repeat(results.len()));
+    let _ = write!(s, "| **clean** |");
+    for (_, r) in results {
+        let _ = write!(s, " {} | |", pct(r.clean_error));
+    }
+    let _ = writeln!(s);
+    for c in Corruption::all() {
+        if !results.iter().any(|(_, r)| r.corruptions.contains_key(&c)) {
+            continue;
+        }
+        let _ = write!(
+            s,
+            "| {}{} |",
+            c.name(),
+            if c.is_benchmark() { "" } else { " (extra)" }
+        );
+        for (_, r) in results {
+            match r.corruptions.get(&c) {
+                Some(x) => {
+                    let evaluated: Vec<f64> = x.errors.iter().flatten().copied().collect();
+                    let mean = (!evaluated.is_empty())
+                        .then(|| evaluated.iter().sum::<f64>() / evaluated.len() as f64);
+                    let _ = write!(
+                        s,
+                        " {} | {} |",
+                        pct(mean),
+                        x.ce.map_or("–".into(), |v| format!("{:.1}", 100.0 * v))
+                    );
+                }
+                None => {
+                    let _ = write!(s, " – | – |");
+                }
+            }
+        }
+        let _ = writeln!(s);
+    }
+    let _ = write!(s, "| **mCE** (relative) |");
+    for (_, r) in results {
+        let _ = write!(
+            s,
+            " | **{}** ({}) |",
+            r.mce.map_or("–".into(), |v| format!("{v:.1}")),
+            r.relative_mce.map_or("–".into(), |v| format!("{v:.1}"))
+        );
+    }
+    let _ = writeln!(s);
+    if results.iter().any(|(_, r)| r.consistency.is_some()) {
+        let _ = write!(s, "| **shift consistency %** (clean) |");
+        for (_, r) in results {
+            let _ = write!(s, " **{}** | |", pct(r.consistency));
+        }
+        let _ = writeln!(s);
+        for c in Corruption::all() {
+            if !results
+                .iter()
+                .any(|(_, r)| r.consistency_corrupted.contains_key(&c))
+            {
+                continue;
+            }
+            let _ = write!(s, "| consistency under {} |", c.name());
+            for (_, r) in results {
+                let _ = write!(s, " {} | |", pct(r.consistency_corrupted.get(&c).copied()));
+            }
+            let _ = writeln!(s);
+        }
+    }
+    s
 }
 
 #[cfg(test)]

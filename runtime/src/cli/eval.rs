@@ -132,7 +132,7 @@ pub fn write_outputs(
         write_text(p, &(serde_json::to_string_pretty(r)? + "\n"))?;
     }
     if let Some(p) = md {
-        write_text(p, &eval_report::markdown(&[(&name, r)]))?;
+        write_text(p, &nyquist_runtime::eval::markdown_table(&[(&name, r)]))?;
     }
     if let Some(p) = svg {
         eval_report::svg(&[(&name, r)], p)?;
@@ -200,7 +200,7 @@ pub fn run_report(a: ReportArgs) -> Result<ExitCode> {
         })
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<(&str, &EvalResult)> = loaded.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    let md = eval_report::markdown(&refs);
+    let md = nyquist_runtime::eval::markdown_table(&refs);
     match &a.markdown {
         Some(p) => write_text(p, &md)?,
         None => print!("{md}"),
