@@ -91,13 +91,57 @@ pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
 // The second accumulator row lies 256 bytes after the first (the `STRD` offset).
 const _: () = assert!(super::ACC_ROW * 4 == 256);
 
+/// The conv's channel loop over `pairs` row pairs (see [`dot_2xn`]): per
+/// pair 4 zeroed accumulators, the tail-predicated 2×2 block loop, two
+/// `STRD`s, then `$rewind` (pointers back to the patches' start, weights on
+/// to the next pair); `$pre` / `$post` run once around it.
+macro_rules! channel_loop {
+    ($x0:expr, $x1:expr, $w:expr, $acc:expr, $pairs:expr, $k:expr,
+     [$($pre:literal),*], [$($rewind:literal),*], [$($post:literal),*]) => {
+        asm!(
+            $($pre,)*
+            "2:",
+            "mov r0, #0",
+            "mov r2, #0",
+            "mov r4, #0",
+            "mov r8, #0",
+            "wlstp.8 lr, {k}, 3f",
+            "4:",
+            block_2x2_16!(),
+            "letp lr, 4b",
+            "3:",
+            "strd r4, r8, [{acc}, #256]",
+            "strd r0, r2, [{acc}], #8",
+            $($rewind,)*
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            $($post,)*
+            x0 = inout(reg) $x0.as_ptr() => _,
+            x1 = inout(reg) $x1.as_ptr() => _,
+            w0 = inout(reg) $w.as_ptr() => _,
+            w1 = inout(reg) $w.as_ptr().wrapping_add($k) => _,
+            acc = inout(reg) $acc.as_mut_ptr().cast::<i32>() => _,
+            n = inout(reg) $pairs => _,
+            k = in(reg) $k,
+            out("r0") _,
+            out("r2") _,
+            out("r4") _,
+            out("r8") _,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+        )
+    };
+}
+
 /// [`super::dot_2xn`] with the channel loop inside the asm block: per channel
 /// pair 4 zeroed accumulators, the 9-instruction `dot_2x2` loop
 /// (tail-predicated: any `k`), two `STRD`s and 8 instructions of pointer and
 /// counter updates — ≈ 16 instructions of overhead per pair instead of the
 /// ≈ 47 a Rust loop around [`dot_2x2`] costs. The loads post-increment by
 /// whole vectors, so after a row the pointers stand `k16 = ⌈k/16⌉·16` bytes
-/// on; the asm steps them back by `k16` (kept on the stack) and on by `k`.
+/// on; the asm steps them back by `k16` (`k` when it is a multiple of 16;
+/// else kept on the stack) and on by `k`.
 /// Patches shorter than 16 bytes take [`short_2xn`].
 #[inline]
 pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
@@ -112,55 +156,60 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
         // exactly `k` bytes (the tail-predicated loop loads no lane past `k`)
         // from each of `x0`, `x1` (both hold ≥ `k`), and rows `2i`, `2i + 1`
         // of `w` (`2·pairs ≤ m ≤ w.len() / k`); then the pointers, `k16` past
-        // where they started, step back by `k16` (read from the word the asm
-        // pushed, popped before the end: the stack is balanced) and the w
+        // where they started, step back by `k16` (`k` itself when a multiple
+        // of 16; else read from the word the asm pushed and popped before the
+        // end: the stack is balanced) and the w
         // pointers on to the next pair. It writes `acc[0][2i..2i + 2]`
         // (post-indexed `STRD`) and `acc[1][2i..2i + 2]` (`ACC_ROW · 4` = 256
         // bytes further: `acc` is two contiguous `[i32; ACC_ROW]` rows, word
         // aligned as `STRD` needs), `2i + 1 < m ≤ ACC_ROW`. Accumulators are the
         // even registers VMLADAVA requires; r0, r2, r4, r8, q0–q3 (d0–d7), lr
         // and the flags are clobbered.
-        unsafe {
-            asm!(
-                "add r0, {k}, #15",
-                "bic r0, r0, #15",
-                "push {{r0}}",
-                "2:",
-                "mov r0, #0",
-                "mov r2, #0",
-                "mov r4, #0",
-                "mov r8, #0",
-                "wlstp.8 lr, {k}, 3f",
-                "4:",
-                block_2x2_16!(),
-                "letp lr, 4b",
-                "3:",
-                "strd r4, r8, [{acc}, #256]",
-                "strd r0, r2, [{acc}], #8",
-                "ldr r0, [sp]",
-                "sub {x0}, {x0}, r0",
-                "sub {x1}, {x1}, r0",
-                "sub {w1}, {w1}, r0",
-                "add {w0}, {w1}, {k}",
-                "add {w1}, {w0}, {k}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                "add sp, #4",
-                x0 = inout(reg) x0.as_ptr() => _,
-                x1 = inout(reg) x1.as_ptr() => _,
-                w0 = inout(reg) w.as_ptr() => _,
-                w1 = inout(reg) w.as_ptr().wrapping_add(k) => _,
-                acc = inout(reg) acc.as_mut_ptr().cast::<i32>() => _,
-                n = inout(reg) pairs => _,
-                k = in(reg) k,
-                out("r0") _,
-                out("r2") _,
-                out("r4") _,
-                out("r8") _,
-                out("lr") _,
-                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
-                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
-            );
+        // Rows of whole vectors (every 3×3 conv over ≥ 16 channels) rewind
+        // by `k`; others by `k16`, kept on the stack (4 more instructions
+        // per call, 2 per pair).
+        if k.is_multiple_of(16) {
+            // SAFETY: as above, with k16 = k.
+            unsafe {
+                channel_loop!(
+                    x0,
+                    x1,
+                    w,
+                    acc,
+                    pairs,
+                    k,
+                    [],
+                    [
+                        "sub {x0}, {x0}, {k}",
+                        "sub {x1}, {x1}, {k}",
+                        "mov {w0}, {w1}",
+                        "add {w1}, {w1}, {k}"
+                    ],
+                    []
+                );
+            }
+        } else {
+            // SAFETY: as above, k16 on the stack.
+            unsafe {
+                channel_loop!(
+                    x0,
+                    x1,
+                    w,
+                    acc,
+                    pairs,
+                    k,
+                    ["add r0, {k}, #15", "bic r0, r0, #15", "push {{r0}}"],
+                    [
+                        "ldr r0, [sp]",
+                        "sub {x0}, {x0}, r0",
+                        "sub {x1}, {x1}, r0",
+                        "sub {w1}, {w1}, r0",
+                        "add {w0}, {w1}, {k}",
+                        "add {w1}, {w0}, {k}"
+                    ],
+                    ["add sp, #4"]
+                );
+            }
         }
     }
     odd_row(x0, x1, w, k, m, acc)
