@@ -258,8 +258,10 @@ fn probe_images(
         let cond = conditions.get(i % conditions.len().max(1)).copied();
         let mut flat = Vec::new();
         image_inputs(pre, &img, cond.as_slice(), gopts.eval.seed, i, &mut flat)?;
-        let len = flat.len() / (1 + usize::from(cond.is_some()));
-        out.extend(flat.chunks_exact(len.max(1)).map(<[f32]>::to_vec));
+        out.extend(
+            flat.chunks_exact(pre.shape.iter().product())
+                .map(<[f32]>::to_vec),
+        );
     }
     Ok(out)
 }

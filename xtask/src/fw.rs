@@ -333,7 +333,7 @@ pub fn run_qemu_counted(
 
 /// `cargo xtask fw run|bench|build --board B [--model M] [--probe] [--json OUT]`.
 pub fn fw(args: &[String]) -> Result<()> {
-    let (cmd, rest) = args.split_first().context(
+    let (command, rest) = args.split_first().context(
         "usage: cargo xtask fw run|bench|build --board BOARD [--model bundled|resnet8] [--probe] [--json OUT]",
     )?;
     let mut name = None;
@@ -350,7 +350,7 @@ pub fn fw(args: &[String]) -> Result<()> {
             other => bail!("fw: unknown argument `{other}`"),
         }
     }
-    if cmd == "bench" {
+    if command == "bench" {
         // Every QEMU board and both models unless named.
         let boards: Vec<Board> = match &name {
             Some(n) => vec![board(n)?],
@@ -378,7 +378,7 @@ pub fn fw(args: &[String]) -> Result<()> {
     let model = model.unwrap_or(FwModel::Bundled);
     let b = board(name.as_deref().context("fw needs --board")?)?;
     let data = generate_data(model)?;
-    match cmd.as_str() {
+    match command.as_str() {
         "build" => {
             let elf = build(&b, &b.best(), &data)?;
             println!("built {}", elf.display());
@@ -392,7 +392,7 @@ pub fn fw(args: &[String]) -> Result<()> {
                 )
             })?;
             let elf = build(&b, &b.best(), &data)?;
-            run(crate::util::cmd("probe-rs").args(["run", "--chip", chip]).arg(&elf))
+            run(cmd("probe-rs").args(["run", "--chip", chip]).arg(&elf))
                 .context("probe-rs (install it with `cargo install probe-rs-tools`; needs the board attached through a debug probe)")
         }
         "run" => {

@@ -248,6 +248,13 @@ pub struct Row {
     pub events: BTreeMap<String, u64>,
 }
 
+impl Row {
+    /// `x` (instructions or cycles) per multiply-accumulate.
+    fn per_mac(&self, x: u64) -> f64 {
+        x as f64 / self.macs.max(1) as f64
+    }
+}
+
 /// Goals of issue #14 (instructions per MAC, whole network) by kernels.
 fn goal(kernels: &str) -> Option<f64> {
     match kernels {
@@ -269,7 +276,7 @@ fn print_cycles(m: &CycleModel, rows: &[Row], model: FwModel) {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let per = |x: u64| x as f64 / r.macs.max(1) as f64;
+        let per = |x: u64| r.per_mac(x);
         let goal = goal(&r.kernels).map_or("–".into(), |g| {
             let met = if per(r.instructions) <= g {
                 "met"
@@ -304,7 +311,7 @@ pub fn summary(rows: &[Row]) {
     println!("| model | board | kernels | MACs | instructions | instr/MAC | est. cycles | est. cycles/MAC | est. ms |");
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let per = |x: u64| x as f64 / r.macs.max(1) as f64;
+        let per = |x: u64| r.per_mac(x);
         println!(
             "| {} | {} | {} | {} | {} | {:.3} | {} | {:.3} | {:.2} at {} MHz |",
             r.model,

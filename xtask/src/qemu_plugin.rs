@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::util::{cmd, ensure_apt, in_dir, output, run};
+use crate::util::{cmd, ensure_apt, output, run, run_in};
 
 const SOURCE: &str = "xtask/qemu-plugin/insn_count.c";
 /// The T32 decoder the plugin includes, and its test program.
@@ -134,13 +134,13 @@ fn fetch_header(pkg: &str, dir: &Path) -> Result<PathBuf> {
     run(cmd("apt-get").args(&opts).arg("update"))?;
     let src = dir.join("src");
     std::fs::create_dir_all(&src)?;
-    {
-        let _d = in_dir(&src);
-        run(cmd("apt-get")
+    run_in(
+        &src,
+        cmd("apt-get")
             .args(&opts)
             .args(["source", "--download-only"])
-            .arg(format!("qemu={version}")))?;
-    }
+            .arg(format!("qemu={version}")),
+    )?;
     let tarball = std::fs::read_dir(&src)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
@@ -148,13 +148,13 @@ fn fetch_header(pkg: &str, dir: &Path) -> Result<PathBuf> {
                 .is_some_and(|n| n.to_string_lossy().contains(".orig.tar"))
         })
         .context("the QEMU source package has no .orig tarball")?;
-    {
-        let _d = in_dir(&src);
-        run(cmd("tar")
+    run_in(
+        &src,
+        cmd("tar")
             .arg("-xf")
             .arg(&tarball)
-            .args(["--wildcards", "*/include/qemu/qemu-plugin.h"]))?;
-    }
+            .args(["--wildcards", "*/include/qemu/qemu-plugin.h"]),
+    )?;
     let header = std::fs::read_dir(&src)?
         .filter_map(|e| e.ok().map(|e| e.path().join("include/qemu/qemu-plugin.h")))
         .find(|p| p.is_file())

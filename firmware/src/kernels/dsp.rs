@@ -8,8 +8,9 @@
 //! every pair of weight rows, one hand-scheduled loop (`nq_dsp_mac_2xn`,
 //! fourteen registers: nothing spills) runs 16 MACs in 17 instructions: two
 //! weight loads and four `SXTB16`, two `LDRD`s of widened input, eight
-//! `SMLAD`s, and half of the loop's `SUBS`/`BNE` (unrolled twice); the loop over row pairs is in the
-//! same asm (about 25 instructions per pair, state on the stack).
+//! `SMLAD`s, and half of the loop's `SUBS`/`BNE` (unrolled twice); the loop
+//! over row pairs is in the same asm (about 25 instructions per pair, state
+//! on the stack).
 
 use core::arch::asm;
 use core::mem::MaybeUninit;
@@ -29,10 +30,10 @@ fn unpack(v: u32) -> (u32, u32) {
     // the `kernel-dsp` feature is only enabled for such cores.
     unsafe {
         asm!(
-        "sxtb16 {e}, {v}",
-        "sxtb16 {o}, {v}, ror #8",
-        v = in(reg) v, e = out(reg) e, o = out(reg) o,
-        options(pure, nomem, nostack),
+            "sxtb16 {e}, {v}",
+            "sxtb16 {o}, {v}, ror #8",
+            v = in(reg) v, e = out(reg) e, o = out(reg) o,
+            options(pure, nomem, nostack),
         );
     }
     (e, o)
@@ -122,6 +123,19 @@ macro_rules! mac_step {
     };
 }
 
+/// Arguments of [`nq_dsp_mac_2xn`] in the order one `LDM` loads them
+/// (r0–r4, r12, lr).
+#[repr(C)]
+struct MacArgs {
+    acc: *mut i32,
+    x: *const u32,
+    w: *const i8,
+    woff: usize,
+    zero: u32,
+    steps: usize,
+    pairs: usize,
+}
+
 // `nq_dsp_mac_2xn(acc, x, w, woff, steps, pairs, zero)`: for each of
 // `pairs` row pairs p (rows w0 = w + 2p·woff, w1 = w0 + woff; int8, any
 // alignment) and `steps` steps of four patch bytes,
@@ -137,19 +151,6 @@ macro_rules! mac_step {
 // step pairs left, r1 x, r2 w0, r3 woff, r4–r7 the
 // accumulators, r8–r12 and lr the words in flight. Frame (sp after `sub`):
 // [0] x, [4] steps, [8] zero, [12] pairs left, [16] acc, [20] w0 of the pair.
-/// Arguments of [`nq_dsp_mac_2xn`] in the order one `LDM` loads them
-/// (r0–r4, r12, lr).
-#[repr(C)]
-struct MacArgs {
-    acc: *mut i32,
-    x: *const u32,
-    w: *const i8,
-    woff: usize,
-    zero: u32,
-    steps: usize,
-    pairs: usize,
-}
-
 /// # Safety
 /// As the comment above: `acc` (two rows, 256 bytes apart), `x`, and the
 /// weight rows must be valid for the accesses described; the core must have
