@@ -94,10 +94,12 @@ const _: () = assert!(super::ACC_ROW * 4 == 256);
 /// The conv's channel loop over `pairs` row pairs (see [`dot_2xn`]): per
 /// pair 4 zeroed accumulators, the tail-predicated 2×2 block loop, two
 /// `STRD`s, then `$rewind` (pointers back to the patches' start, weights on
-/// to the next pair); `$pre` / `$post` run once around it.
+/// to the next pair); `$pre` / `$post` run once around it. A trailing
+/// `nostack` says the block leaves the stack alone (the whole-vector path;
+/// the general path keeps `k16` on it).
 macro_rules! channel_loop {
     ($x0:expr, $x1:expr, $w:expr, $acc:expr, $pairs:expr, $k:expr,
-     [$($pre:literal),*], [$($rewind:literal),*], [$($post:literal),*]) => {
+     [$($pre:literal),*], [$($rewind:literal),*], [$($post:literal),*] $(, $opt:ident)?) => {
         asm!(
             $($pre,)*
             "2:",
@@ -130,6 +132,7 @@ macro_rules! channel_loop {
             out("lr") _,
             out("d0") _, out("d1") _, out("d2") _, out("d3") _,
             out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            $(options($opt),)?
         )
     };
 }
@@ -185,7 +188,8 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
                         "mov {w0}, {w1}",
                         "add {w1}, {w1}, {k}"
                     ],
-                    []
+                    [],
+                    nostack
                 );
             }
         } else {

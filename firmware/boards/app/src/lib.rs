@@ -207,13 +207,15 @@ pub fn selftest() -> u32 {
         }
         if round < 4 {
             // The extremes: SRDHM's one saturating case (i32::MIN · i32::MIN,
-            // clamped high where a wrap would clamp low), its neighbours, and
+            // clamped high where a wrap would clamp low), its neighbours (the
+            // DSP rounding division's overflowing sum among them), and
             // negative multipliers (outside the blob contract, still exact).
             let cases = [
                 (i32::MIN, i32::MIN),
                 (i32::MIN, i32::MAX),
                 (i32::MAX, i32::MIN),
                 (i32::MIN + 1, i32::MIN),
+                (i32::MAX, i32::MAX),
                 (-77_777, -1 << 30),
             ];
             for (i, (a, m)) in cases.into_iter().enumerate() {
