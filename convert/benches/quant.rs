@@ -9,10 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use nyquist_convert::quant::{quantize, QuantOptions};
 use nyquist_convert::synth::{resnet, Family, ResNetSpec};
 use nyquist_convert::verify::Samples;
-use nyquist_convert::{convert, onnx, BlurMode, Options};
+use nyquist_convert::{convert, BlurMode, Options};
+use nyquist_onnx as onnx;
+use nyquist_quant::{quantize, QuantOptions};
 use nyquist_runtime::{dataset, Engine, ModelInfo, Preprocess};
 use prost::Message;
 

@@ -14,11 +14,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use nyquist_convert::onnx::io::write_atomic;
-use nyquist_convert::onnx::pb::ModelProto;
-use nyquist_convert::quant::{quantize, QuantOptions};
 use nyquist_convert::synth::{resnet, Family, ResNetSpec};
-use nyquist_convert::{convert, onnx, BlurMode, Options};
+use nyquist_convert::{convert, BlurMode, Options};
+use nyquist_onnx as onnx;
+use nyquist_onnx::io::write_atomic;
+use nyquist_onnx::pb::ModelProto;
+use nyquist_quant::{quantize, QuantOptions};
 use nyquist_runtime::{dataset, ModelInfo, Preprocess};
 use prost::Message;
 use rand::{Rng, SeedableRng};

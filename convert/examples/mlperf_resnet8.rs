@@ -12,8 +12,8 @@
 //! are written there as RGB PNGs (the converter refuses to calibrate an RGB
 //! model on grayscale images).
 
-use nyquist_convert::onnx::pb::StringStringEntryProto;
 use nyquist_convert::synth::{resnet, ResNetSpec};
+use nyquist_onnx::pb::StringStringEntryProto;
 use prost::Message;
 
 fn main() -> anyhow::Result<()> {

@@ -5,10 +5,10 @@
 //! `cargo run -p nyquist-convert --example nqm_seed -- firmware/fuzz/seeds/tiny.nqm`
 
 use nyquist_convert::nqm::export;
-use nyquist_convert::quant::{quantize, QuantOptions};
 use nyquist_convert::synth::{resnet, Family, ResNetSpec};
 use nyquist_convert::verify::Samples;
 use nyquist_convert::{convert, BlurMode, Options};
+use nyquist_quant::{quantize, QuantOptions};
 
 fn main() -> anyhow::Result<()> {
     let out = std::env::args()
@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         &QuantOptions::default(),
     )?;
     let (blob, info) = export(&q.float, &q.graph, &q.params, &shape, None)?;
-    nyquist_convert::onnx::io::write_atomic(std::path::Path::new(&out), &blob)?;
+    nyquist_onnx::io::write_atomic(std::path::Path::new(&out), &blob)?;
     println!(
         "{out}: {} bytes, {} ops, arena {} bytes",
         blob.len(),

@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use nyquist_convert::onnx::io::write_atomic;
-use nyquist_convert::onnx::{load_model, save_model};
 use nyquist_convert::pipeline::{self, BlurMode, Options};
 use nyquist_convert::verify::Samples;
+use nyquist_onnx::io::write_atomic;
+use nyquist_onnx::{load_model, save_model};
 
 /// Fold or commute the fixed blur filters of an anti-aliased ONNX model into its
 /// strided convs, verify the result with tract and write a report.
@@ -137,7 +137,7 @@ pub fn print_sections(args: &Args, md: &str) {
 
 /// Write the converted float model as `<stem>.nnef.tgz` next to `out`.
 pub fn write_nnef(
-    proto: &nyquist_convert::onnx::pb::ModelProto,
+    proto: &nyquist_onnx::pb::ModelProto,
     out: &Path,
     shape: &[usize],
 ) -> Result<PathBuf> {

@@ -15,10 +15,10 @@ use prost::Message;
 use crate::cli::{calib_samples, report_paths, Args};
 use nyquist_convert::gate::GateOptions;
 use nyquist_convert::int8::{self, Int8Inputs, Int8Options};
-use nyquist_convert::onnx::io::write_atomic;
-use nyquist_convert::onnx::{save_model, Model};
 use nyquist_convert::pipeline::Conversion;
-use nyquist_convert::quant::QuantOptions;
+use nyquist_onnx::io::write_atomic;
+use nyquist_onnx::{save_model, Model};
+use nyquist_quant::QuantOptions;
 
 /// Output file next to `out` with a different suffix: `m.nyq.onnx` → `m.int8.onnx`.
 pub fn sibling(out: &Path, suffix: &str) -> PathBuf {

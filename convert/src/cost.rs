@@ -11,9 +11,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::onnx::conv::ConvGeom;
-use crate::onnx::pb::NodeProto;
-use crate::onnx::Tensor;
+use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::pb::NodeProto;
+use nyquist_onnx::Tensor;
 
 /// Weight of one intermediate byte relative to one MAC.
 pub const BYTE_WEIGHT: f64 = 1.0;
@@ -52,7 +52,7 @@ pub fn conv_macs(out: &[usize], weight: &[usize]) -> u64 {
 
 /// Cost of running `nodes` (`Pad` and `Conv` only) from `input` (of `input_shape`)
 /// to `output`. `lookup` resolves constant tensors (weights, pads) by name.
-pub fn region_cost(
+pub(crate) fn region_cost(
     nodes: &[NodeProto],
     lookup: &dyn Fn(&str) -> Option<Tensor>,
     input: &str,

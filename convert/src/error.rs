@@ -1,47 +1,23 @@
-//! The converter's error type: every variant names the file, node or tensor at fault.
+//! The converter's error type: every variant names the file, node or tensor at
+//! fault. Problems with the model itself are the ONNX layer's
+//! [`OnnxError`] (through [`ConvertError::Onnx`]);
+//! [`Located`](nyquist_onnx::error::Located)'s `node`, `tensor` and `graph`
+//! make them where blur surgery finds them (`ConvertError::graph("…")`).
 
 use std::path::PathBuf;
+
+use nyquist_onnx::OnnxError;
 
 /// Everything that can go wrong while converting a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    /// A file could not be read.
-    #[error("{}: cannot read: {io}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error (in the message, not the error chain, so it is said once).
-        io: std::io::Error,
-    },
-    /// A file was read but is not a usable ONNX model.
-    #[error("{}: {what}", path.display())]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        what: String,
-    },
-    /// A node the converter has to understand is malformed or unsupported.
-    #[error("node `{node}` ({op}): {what}")]
-    Node {
-        /// Node name.
-        node: String,
-        /// Operator type.
-        op: String,
-        /// What is wrong.
-        what: String,
-    },
-    /// A tensor could not be decoded.
-    #[error("tensor `{tensor}`: {what}")]
-    Tensor {
-        /// Tensor name.
-        tensor: String,
-        /// What is wrong.
-        what: String,
-    },
-    /// The graph as a whole is inconsistent.
-    #[error("graph: {0}")]
-    Graph(String),
+    /// The model could not be read, or a node, tensor or the graph is
+    /// malformed or unsupported.
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    /// int8 quantization failed (its error names the node or tensor).
+    #[error(transparent)]
+    Quant(#[from] nyquist_quant::QuantError),
     /// tract refused or failed (shape inference on an ONNX graph); its
     /// error, with its own chain, is this one's source.
     #[error("tract: {what}")]
@@ -70,17 +46,6 @@ pub enum ConvertError {
     /// The user asked for something inconsistent.
     #[error("{0}")]
     Usage(String),
-}
-
-impl ConvertError {
-    /// A [`ConvertError::Node`] for `node`.
-    pub fn node(node: &crate::onnx::pb::NodeProto, what: impl Into<String>) -> Self {
-        ConvertError::Node {
-            node: crate::onnx::graph::node_label(node),
-            op: node.op_type().to_string(),
-            what: what.into(),
-        }
-    }
 }
 
 /// Shorthand result type.

@@ -76,7 +76,7 @@ pub struct Verdict {
 }
 
 /// Median latency of `runs` batch-1 inferences.
-pub fn latency_ms(engine: &Engine, runs: usize) -> Result<f64, ConvertError> {
+pub(crate) fn latency_ms(engine: &Engine, runs: usize) -> Result<f64, ConvertError> {
     let x = vec![0.1f32; engine.input_len()];
     engine.run(&x)?;
     let mut t: Vec<f64> = (0..runs)
@@ -123,7 +123,7 @@ pub fn run(
 }
 
 /// As [`run`], reusing (and filling) `cache`.
-pub fn run_cached(
+pub(crate) fn run_cached(
     models: &[Candidate],
     pre: &Preprocess,
     data: &Dataset,

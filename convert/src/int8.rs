@@ -22,10 +22,10 @@ use prost::Message;
 
 use crate::error::ConvertError;
 use crate::gate::{self, Candidate, GateCache, GateOptions, ModelFigures, Verdict};
-use crate::onnx::pb::ModelProto;
 use crate::pipeline::Conversion;
-use crate::quant::{quantize, QuantOptions, Quantized};
 use crate::report::{layer_table, QuantSection};
+use nyquist_onnx::pb::ModelProto;
+use nyquist_quant::{quantize, QuantOptions, Quantized};
 
 /// Gate images the repair ranks the layers on (each clean and once corrupted).
 pub const REPAIR_PROBE_IMAGES: usize = 32;
@@ -120,7 +120,7 @@ pub fn run(
     let quant_with = |extra: &[String]| -> Result<Quantized, ConvertError> {
         let mut o = opts.quant.clone();
         o.exclude.extend(extra.iter().cloned());
-        quantize(&conv.model, inp.calib, &shape, inp.base_dir, &o)
+        Ok(quantize(&conv.model, inp.calib, &shape, inp.base_dir, &o)?)
     };
     let mut q = quant_with(&[])?;
     let mut section = QuantSection {
@@ -181,7 +181,7 @@ pub fn run(
             // corrupted): each layer's local quantization noise.
             let probe = probe_images(data, inp.preprocess, gopts, REPAIR_PROBE_IMAGES)?;
             let ranked: Vec<(String, f64, u64)> =
-                crate::quant::analysis::local_costs(&q.float, &q.qdq, &q.graph, &probe, &shape)?
+                nyquist_quant::analysis::local_costs(&q.float, &q.qdq, &q.graph, &probe, &shape)?
                     .into_iter()
                     .map(|(node, db, _)| {
                         let macs = macs_of(&node);

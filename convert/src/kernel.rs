@@ -48,13 +48,13 @@ impl Kernel2d {
     }
 
     /// If the kernel is a normalised binomial of its size, that size.
-    pub fn binomial_order(&self) -> Option<usize> {
+    pub(crate) fn binomial_order(&self) -> Option<usize> {
         (self.h == self.w && Kernel2d::binomial(self.h).max_abs_diff(self) < 1e-5).then_some(self.h)
     }
 
     /// Largest absolute tap difference with another kernel of the same size
     /// (`inf` if the sizes differ).
-    pub fn max_abs_diff(&self, other: &Kernel2d) -> f64 {
+    pub(crate) fn max_abs_diff(&self, other: &Kernel2d) -> f64 {
         if self.h != other.h || self.w != other.w {
             return f64::INFINITY;
         }

@@ -19,7 +19,7 @@
 //! pass real images in `Options::extra_samples` to guard top-1 agreement):
 //!
 //! ```
-//! use nyquist_convert::onnx::load_model;
+//! use nyquist_onnx::load_model;
 //! use nyquist_convert::pipeline::{convert, BlurMode, Options};
 //!
 //! let model = load_model("../models/fmnist/resnet18r-blurafterconv.onnx".as_ref())?;
@@ -41,11 +41,8 @@ pub mod gate;
 pub mod int8;
 pub mod kernel;
 pub mod nqm;
-pub mod onnx;
-pub mod passes;
 pub mod pipeline;
 pub mod plan;
-pub mod quant;
 pub mod repair;
 pub mod report;
 pub mod shapes;

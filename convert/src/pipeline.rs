@@ -3,6 +3,7 @@
 //! blur, apply, clean up (merge duplicates, share blurs, drop dead nodes), and
 //! verify the result end to end.
 
+use nyquist_onnx::error::Located as _;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -11,13 +12,13 @@ use prost::Message;
 use crate::blur::{self, rewrite, BlurSite, Rewrite, Strategy};
 use crate::cost::{region_cost, Cost};
 use crate::error::ConvertError;
-use crate::onnx::graph::{toposort, GraphIndex, Namer};
-use crate::onnx::pb::{ModelProto, StringStringEntryProto};
-use crate::onnx::{Model, Tensor};
-use crate::passes::{const_fold, cse, dce, fold_bn};
 pub use crate::plan::{BlurMode, Candidate, Decision, Guard, Options, NO_REAL_IMAGES};
 use crate::report::{layer_table, Report};
 use crate::verify::{self, Samples};
+use nyquist_onnx::graph::{toposort, GraphIndex, Namer};
+use nyquist_onnx::passes::{const_fold, cse, dce, fold_bn};
+use nyquist_onnx::pb::{ModelProto, StringStringEntryProto};
+use nyquist_onnx::{Model, Tensor};
 
 /// A converted model and its report.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ pub fn input_shape(model: &Model, opts: &Options) -> Result<Vec<usize>, ConvertE
         return Ok(s.clone());
     }
     let info = nyquist_runtime::ModelInfo::from_onnx_bytes(&model.inlined_bytes()?, &model.path)
-        .map_err(|e| ConvertError::Invalid {
+        .map_err(|e| nyquist_onnx::OnnxError::Invalid {
             path: model.path.clone(),
             what: e.to_string(),
         })?;
@@ -62,7 +63,7 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
     let g = prepared
         .graph
         .as_mut()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| ConvertError::graph("no graph"))?;
     let live_before = dce::liveness(g);
     let cf = const_fold::fold_pad_inputs(g, base)?;
     report.pads_folded = cf.folded;
@@ -109,7 +110,7 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
     let pg = prepared
         .graph
         .as_ref()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| ConvertError::graph("no graph"))?;
     let mut namer = Namer::new(pg);
     let mut built: Vec<Vec<(Strategy, Result<Rewrite, String>)>> = Vec::new();
     for site in &sites {
@@ -149,7 +150,7 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
 
     // Price and test.
     let pix = GraphIndex::new(pg);
-    let lookup_in = |extra: &[crate::onnx::pb::TensorProto], name: &str| -> Option<Tensor> {
+    let lookup_in = |extra: &[nyquist_onnx::pb::TensorProto], name: &str| -> Option<Tensor> {
         extra
             .iter()
             .find(|t| t.name() == name)
@@ -266,7 +267,7 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
         let from = samples.len() - real;
         verify::end_to_end(&a[&out_name][from..], &b[&out_name][from..], &[])
             .map(|e| e.top1_agreement)
-            .map_err(ConvertError::Graph)
+            .map_err(ConvertError::graph)
     };
     if opts.mode == BlurMode::Auto {
         if real == 0 {
@@ -322,7 +323,7 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
     };
     report.end_to_end = Some(
         verify::end_to_end(&a[&out_name], &b[&out_name], &samples.labels)
-            .map_err(ConvertError::Graph)?,
+            .map_err(ConvertError::graph)?,
     );
     report.samples = samples.len();
     report.layers = layer_table(&original, &converted, &shape)?;
@@ -358,7 +359,7 @@ fn apply_plan(
     let cg = converted
         .graph
         .as_mut()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| ConvertError::graph("no graph"))?;
     for i in order {
         let (d, rws) = &mut decisions[i];
         if d.chosen == Strategy::Keep {
@@ -376,7 +377,7 @@ fn apply_plan(
         for n in &rw.remove {
             claimed.insert(n.clone(), d.site.node.clone());
         }
-        rewrite::apply(cg, rw).map_err(ConvertError::Graph)?;
+        rewrite::apply(cg, rw).map_err(ConvertError::graph)?;
     }
     report.merged = cse::merge_duplicates(cg, base)?;
     report.shared = blur::share::share_blurs(cg, base)?;
@@ -469,7 +470,7 @@ fn choose(
 }
 
 /// Operators outside what the converter reasons about (reported, never changed).
-fn unsupported_ops(g: &crate::onnx::pb::GraphProto) -> Vec<String> {
+fn unsupported_ops(g: &nyquist_onnx::pb::GraphProto) -> Vec<String> {
     const KNOWN: [&str; 30] = [
         "Conv",
         "Pad",

@@ -29,7 +29,7 @@ pub enum BlurMode {
 
 impl BlurMode {
     /// The strategy a forcing mode applies to every blur.
-    pub fn forced(self) -> Option<Strategy> {
+    pub(crate) fn forced(self) -> Option<Strategy> {
         match self {
             BlurMode::Fold => Some(Strategy::Fold),
             BlurMode::Commute => Some(Strategy::Commute),
@@ -106,7 +106,7 @@ pub struct Decision {
 
 impl Decision {
     /// The candidate for a strategy.
-    pub fn candidate(&self, s: Strategy) -> Option<&Candidate> {
+    pub(crate) fn candidate(&self, s: Strategy) -> Option<&Candidate> {
         self.candidates.iter().find(|c| c.strategy == s)
     }
 }

@@ -1,5 +1,6 @@
 //! The conversion report: Markdown for people, JSON for programs.
 
+use nyquist_onnx::error::Located as _;
 use std::fmt::Write as _;
 
 use prost::Message;
@@ -10,12 +11,12 @@ use crate::blur::affine::Hoisted;
 use crate::blur::{Rejected, Strategy};
 use crate::cost::conv_macs;
 use crate::error::ConvertError;
-use crate::onnx::conv::ConvGeom;
-use crate::onnx::graph::{node_label, GraphIndex};
-use crate::onnx::pb::ModelProto;
-use crate::onnx::Model;
 use crate::plan::{BlurMode, Decision, Options};
 use crate::verify::EndToEnd;
+use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::graph::{node_label, GraphIndex};
+use nyquist_onnx::pb::ModelProto;
+use nyquist_onnx::Model;
 
 /// MACs and parameters of one layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -100,7 +101,7 @@ pub struct Report {
 }
 
 /// SHA-256 of bytes as hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -400,7 +401,7 @@ fn layer_costs(
     let g = m
         .graph
         .as_ref()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| ConvertError::graph("no graph"))?;
     let ix = GraphIndex::new(g);
     let mut rows = Vec::new();
     let dims_of = |name: &str| -> Option<Vec<usize>> {
@@ -581,7 +582,7 @@ fn quant_markdown(q: &QuantSection) -> String {
              SQNR of each int8 tensor against float on the first {} calibration images \
              (the int8 model as deployed: upstream error included), the share of \
              calibration values its range clips, and its producer's weight SQNR.\n",
-            crate::quant::analysis::SQNR_IMAGES.min(r.calibration_images)
+            nyquist_quant::analysis::SQNR_IMAGES.min(r.calibration_images)
         );
         let _ = writeln!(
             s,
@@ -789,7 +790,7 @@ fn deployment_markdown(
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct QuantSection {
     /// What the quantizer did.
-    pub report: crate::quant::QuantReport,
+    pub report: nyquist_quant::QuantReport,
     /// Per-model figures from the gate.
     pub figures: Vec<crate::gate::ModelFigures>,
     /// The verdict (absent without `--eval`).

@@ -8,13 +8,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::kernel::Kernel2d;
-use crate::onnx::attr::{make_float, make_int, make_ints, make_string, node};
-use crate::onnx::pb::{
+use crate::verify::gaussian;
+use nyquist_onnx::attr::{make_float, make_int, make_ints, make_string, node};
+use nyquist_onnx::pb::{
     tensor_proto::DataType, tensor_shape_proto, type_proto, GraphProto, ModelProto,
     OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use crate::onnx::{Model, Tensor};
-use crate::verify::gaussian;
+use nyquist_onnx::{Model, Tensor};
 
 /// Where the blurs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl Builder {
         &mut self,
         op: &str,
         inputs: &[&str],
-        attrs: Vec<crate::onnx::pb::AttributeProto>,
+        attrs: Vec<nyquist_onnx::pb::AttributeProto>,
     ) -> String {
         let name = self.name(op);
         let out = format!("{name}_output_0");

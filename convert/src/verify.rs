@@ -2,6 +2,7 @@
 //! model run, the isolated check of one rewrite against the original region, and
 //! the end-to-end comparison of two models.
 
+use nyquist_onnx::error::Located as _;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -14,8 +15,8 @@ use serde::Serialize;
 use crate::blur::region::Footprint;
 use crate::blur::Rewrite;
 use crate::error::ConvertError;
-use crate::onnx::graph::GraphIndex;
-use crate::onnx::pb::{
+use nyquist_onnx::graph::GraphIndex;
+use nyquist_onnx::pb::{
     tensor_proto::DataType, tensor_shape_proto, type_proto, GraphProto, ModelProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
@@ -183,7 +184,7 @@ fn region_model(
     let g = source
         .graph
         .as_ref()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| ConvertError::graph("no graph"))?;
     let ix = GraphIndex::new(g);
     let mut inits = rw.initializers.clone();
     let mut have: HashSet<String> = inits.iter().map(|t| t.name().to_string()).collect();
@@ -193,7 +194,7 @@ fn region_model(
         for i in &n.input {
             if !have.contains(i) {
                 let t = ix.const_value(g, i, None)?.ok_or_else(|| {
-                    ConvertError::Graph(format!(
+                    ConvertError::graph(format!(
                         "region of blur `{}` reads `{i}`, which is not constant",
                         rw.blur
                     ))
@@ -242,7 +243,7 @@ fn region_model(
 
 /// Run the replacement nodes of `rw` on the captured region inputs `xs` and
 /// compare with the captured region outputs `zs` of the original model.
-pub fn check_rewrite(
+pub(crate) fn check_rewrite(
     source: &ModelProto,
     rw: &Rewrite,
     xs: &[Output],
@@ -250,7 +251,7 @@ pub fn check_rewrite(
 ) -> Result<Deviation, ConvertError> {
     let x_shape = &xs
         .first()
-        .ok_or_else(|| ConvertError::Graph("no samples".into()))?
+        .ok_or_else(|| ConvertError::graph("no samples"))?
         .shape;
     let m = region_model(source, rw, x_shape)?;
     let engine = Engine::from_onnx_bytes(
@@ -269,7 +270,7 @@ pub fn check_rewrite(
     let z_shape = &zs[0].shape;
     let mask = mask_for(&rw.footprint, x_shape, z_shape);
     Deviation::of(&got, zs, mask.as_deref())
-        .map_err(|e| ConvertError::Graph(format!("rewrite of blur `{}`: {e}", rw.blur)))
+        .map_err(|e| ConvertError::graph(format!("rewrite of blur `{}`: {e}", rw.blur)))
 }
 
 /// Interior mask for a region with 4-D input and output.

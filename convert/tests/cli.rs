@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use nyquist_convert::kernel::Kernel2d;
-use nyquist_convert::onnx::attr::{make_int, make_ints, make_string, node};
-use nyquist_convert::onnx::pb::ModelProto;
-use nyquist_convert::onnx::Tensor;
 use nyquist_convert::synth::{resnet, Family, ResNetSpec};
+use nyquist_onnx::attr::{make_int, make_ints, make_string, node};
+use nyquist_onnx::pb::ModelProto;
+use nyquist_onnx::Tensor;
 use prost::Message;
 
 fn bin() -> Command {
@@ -249,7 +249,7 @@ fn awkward() -> ModelProto {
             make_ints("strides", &[2, 2]),
         ],
     ));
-    g.output.push(nyquist_convert::onnx::pb::ValueInfoProto {
+    g.output.push(nyquist_onnx::pb::ValueInfoProto {
         name: Some("extra".into()),
         ..Default::default()
     });

@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use nyquist_convert::blur::{detect, Neighbour, Strategy};
-use nyquist_convert::onnx::load_model;
 use nyquist_convert::{convert, BlurMode};
+use nyquist_onnx::load_model;
 
 const TOL: f64 = 1e-4;
 

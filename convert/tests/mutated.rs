@@ -11,9 +11,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use common::fixtures_dir;
-use nyquist_convert::onnx::io::decode_model;
-use nyquist_convert::onnx::pb::ModelProto;
 use nyquist_convert::{convert, BlurMode, Options};
+use nyquist_onnx::io::decode_model;
+use nyquist_onnx::pb::ModelProto;
 use proptest::prelude::*;
 use prost::Message;
 

@@ -5,14 +5,14 @@
 mod common;
 
 use nyquist_convert::nqm::{export, verify, LSB_BOUND};
-use nyquist_convert::quant::{quantize, Method, QuantOptions};
 use nyquist_convert::synth::{resnet, Family, ResNetSpec};
 use nyquist_convert::verify::Samples;
 use nyquist_convert::{convert, BlurMode, Options};
 use nyquist_firmware::{Error, Model, Run};
+use nyquist_quant::{quantize, Method, QuantOptions};
 use proptest::prelude::*;
 
-fn blob_for(spec: &ResNetSpec) -> (Vec<u8>, nyquist_convert::quant::Quantized, Vec<usize>) {
+fn blob_for(spec: &ResNetSpec) -> (Vec<u8>, nyquist_quant::Quantized, Vec<usize>) {
     let m = resnet(spec);
     let shape = vec![1, spec.in_channels, spec.size, spec.size];
     let c = convert(
@@ -99,7 +99,7 @@ fn nqm_of_the_bundled_model_is_within_the_bound() {
     use nyquist_runtime::{dataset, preprocess, ModelInfo, Preprocess};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let path = root.join("models/fmnist/resnet18r-blurafterconv.onnx");
-    let m = nyquist_convert::onnx::load_model(&path).unwrap();
+    let m = nyquist_onnx::load_model(&path).unwrap();
     let pre = Preprocess::from_info(&ModelInfo::from_onnx_file(&path).unwrap()).unwrap();
     let load = |dir: &str, n: usize| -> Vec<Vec<f32>> {
         dataset::list_images_recursive(&root.join(dir))

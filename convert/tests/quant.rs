@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::run_tract;
-use nyquist_convert::onnx::attr::{make_int, make_ints, node};
-use nyquist_convert::onnx::pb::{
+use nyquist_convert::synth::{resnet, Family, ResNetSpec};
+use nyquist_convert::verify::Samples;
+use nyquist_onnx::attr::{make_int, make_ints, node};
+use nyquist_onnx::pb::{
     tensor_shape_proto, type_proto, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto,
     TypeProto, ValueInfoProto,
 };
-use nyquist_convert::onnx::Tensor;
-use nyquist_convert::quant::params::{TensorQuant, WeightQuant};
-use nyquist_convert::quant::{quantize, Method, QuantOptions};
-use nyquist_convert::synth::{resnet, Family, ResNetSpec};
-use nyquist_convert::verify::Samples;
+use nyquist_onnx::Tensor;
+use nyquist_quant::params::{TensorQuant, WeightQuant};
+use nyquist_quant::{quantize, Method, QuantOptions};
 
 fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
     ValueInfoProto {
@@ -552,7 +552,7 @@ fn per_layer_error_table_ranks_tensors_and_matches_quantization_noise() {
         .graph
         .ops
         .iter()
-        .filter(|o| matches!(o, nyquist_convert::quant::QOp::Conv { .. }))
+        .filter(|o| matches!(o, nyquist_quant::QOp::Conv { .. }))
         .count();
     let with_weights = layers.iter().filter(|l| l.weight_sqnr_db.is_some()).count();
     assert!(with_weights >= convs / 2, "{with_weights} of {convs}");
@@ -597,7 +597,7 @@ fn int8_branch_runs_as_a_library_call() {
     use nyquist_runtime::{dataset, ModelInfo, Preprocess};
 
     let path = root().join("models/fmnist/resnet18r-blurafterconv.onnx");
-    let model = nyquist_convert::onnx::io::load_model(&path).unwrap();
+    let model = nyquist_onnx::io::load_model(&path).unwrap();
     let bytes = model.inlined_bytes().unwrap();
     let info = ModelInfo::from_onnx_bytes(&bytes, &path).unwrap();
     let pre = Preprocess::from_info(&info).unwrap();

@@ -6,10 +6,10 @@ mod common;
 
 use common::*;
 use nyquist_convert::blur::{detect, Family as Fam, Neighbour, Strategy};
-use nyquist_convert::onnx::Tensor;
 use nyquist_convert::synth::{resnet, Family, ResNetSpec};
 use nyquist_convert::verify::Samples;
 use nyquist_convert::{convert, BlurMode};
+use nyquist_onnx::Tensor;
 
 const FAMILIES: [Family; 4] = [
     Family::BlurAfterConv,

@@ -1,4 +1,4 @@
-//! The int8 arithmetic of DESIGN.md, TFLite / CMSIS-NN compatible, written once:
+//! The int8 arithmetic of docs/architecture.md, TFLite / CMSIS-NN compatible, written once:
 //! the converter computes multipliers with [`quantize_multiplier`], the engine
 //! requantizes with [`multiply_by_quantized_multiplier`], and the tests compare
 //! both with real arithmetic.

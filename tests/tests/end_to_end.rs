@@ -10,10 +10,10 @@
 use std::path::Path;
 
 use nyquist_convert::int8::{self, Int8Inputs, Int8Options};
-use nyquist_convert::onnx::io::load_model;
-use nyquist_convert::quant::QuantOptions;
 use nyquist_convert::verify::Samples;
 use nyquist_convert::{pipeline, BlurMode, Options};
+use nyquist_onnx::io::load_model;
+use nyquist_quant::QuantOptions;
 use nyquist_runtime::engine::{nnef_metadata, onnx_to_nnef, Int8Mode};
 use nyquist_runtime::{Engine, ModelInfo, Preprocess};
 use nyquist_tests::*;

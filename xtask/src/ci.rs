@@ -57,7 +57,13 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
         .args(deny))?;
     // The libraries build without their CLIs (no clap, anyhow, plotters);
     // the .nqm crate without its encoder (no alloc, as on the boards).
-    for lib in ["nyquist-runtime", "nyquist-convert", "nyquist-nqm"] {
+    for lib in [
+        "nyquist-runtime",
+        "nyquist-convert",
+        "nyquist-onnx",
+        "nyquist-quant",
+        "nyquist-nqm",
+    ] {
         run(cargo()
             .args(["clippy", "-p", lib, "--lib", "--no-default-features"])
             .args(deny))?;

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use nyquist_convert::onnx::io::decode_model;
+use nyquist_onnx::io::decode_model;
 use nyquist_convert::{convert, BlurMode, Options};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

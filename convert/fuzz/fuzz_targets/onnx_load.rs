@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use nyquist_convert::onnx::io::decode_model;
-use nyquist_convert::onnx::Tensor;
+use nyquist_onnx::io::decode_model;
+use nyquist_onnx::Tensor;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(m) = decode_model(data, Path::new("fuzz.onnx")) {

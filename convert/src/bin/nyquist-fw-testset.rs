@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use nyquist_convert::onnx::io::write_atomic;
 use nyquist_firmware::layout::chw_to_hwc;
 use nyquist_firmware::{Model, Run};
+use nyquist_onnx::io::write_atomic;
 use nyquist_runtime::{dataset, ModelInfo, Preprocess};
 
 /// Build the test data a firmware image embeds.

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::detect::{BlurSite, Neighbour, PadMode};
 use crate::error::ConvertError;
-use crate::onnx::graph::{GraphIndex, Namer};
-use crate::onnx::pb::GraphProto;
-use crate::onnx::Tensor;
+use nyquist_onnx::graph::{GraphIndex, Namer};
+use nyquist_onnx::pb::GraphProto;
+use nyquist_onnx::Tensor;
 
 /// One separated affine map.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +34,7 @@ pub type Refused = Vec<(String, String)>;
 /// function), a move that is exact on the interior only — zero padding,
 /// where the bias would not reach the padded border — is refused.
 /// Returns what was moved and, for blurs where it could not be, why.
-pub fn hoist_affine(
+pub(crate) fn hoist_affine(
     g: &mut GraphProto,
     sites: &[BlurSite],
     base: Option<&Path>,
@@ -74,7 +74,7 @@ pub fn hoist_affine(
         let find = |name: &str| {
             g.node
                 .iter()
-                .position(|n| crate::onnx::graph::node_label(n) == name)
+                .position(|n| nyquist_onnx::graph::node_label(n) == name)
         };
         let (Some(ci), Some(bi)) = (find(&conv_name), find(&s.node)) else {
             continue;

@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use crate::error::ConvertError;
 use crate::kernel::Kernel2d;
-use crate::onnx::conv::ConvGeom;
-use crate::onnx::graph::{node_label, GraphIndex};
-use crate::onnx::pb::{GraphProto, NodeProto};
-use crate::onnx::{attr, Tensor};
+use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::graph::{node_label, GraphIndex};
+use nyquist_onnx::pb::{GraphProto, NodeProto};
+use nyquist_onnx::{attr, Tensor};
 
 /// Tolerance on "sums to 1", "identical" and "non-negative".
 pub const EPS: f64 = 1e-5;

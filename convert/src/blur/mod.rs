@@ -1,4 +1,4 @@
-//! Fixed blur filters: finding them ([`detect`]), separating a folded-in
+//! Fixed blur filters: finding them ([`detect`](mod@detect)), separating a folded-in
 //! BatchNorm from them ([`affine`]), and moving them out of the way
 //! ([`rewrite`]: fold, commute, forward fold; [`share`]: one blur for the two
 //! branches of a downsampling block). The algebra lives in [`crate::kernel`].

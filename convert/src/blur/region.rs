@@ -57,13 +57,13 @@ impl Footprint {
 
     /// True if output index `i` along axis `a` reads only real input samples of an
     /// input of length `n`.
-    pub fn is_interior(&self, a: usize, i: usize, n: usize) -> bool {
+    pub(crate) fn is_interior(&self, a: usize, i: usize, n: usize) -> bool {
         let start = (self.stride[a] * i) as isize - self.pad_begin[a] as isize;
         start >= 0 && start as usize + self.kernel[a] <= n
     }
 
     /// Interior mask over an `out_h × out_w` output for an `in_h × in_w` input.
-    pub fn interior_mask(&self, input_hw: [usize; 2], output_hw: [usize; 2]) -> Vec<bool> {
+    pub(crate) fn interior_mask(&self, input_hw: [usize; 2], output_hw: [usize; 2]) -> Vec<bool> {
         let rows: Vec<bool> = (0..output_hw[0])
             .map(|i| self.is_interior(0, i, input_hw[0]))
             .collect();

@@ -17,10 +17,10 @@ use serde::Serialize;
 use super::detect::{BlurSite, Neighbour, PadMode};
 use super::region::Footprint;
 use crate::kernel::compose_weight;
-use crate::onnx::conv::ConvGeom;
-use crate::onnx::graph::{node_label, GraphIndex, Namer};
-use crate::onnx::pb::{GraphProto, NodeProto, TensorProto};
-use crate::onnx::{attr, Tensor};
+use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::graph::{node_label, GraphIndex, Namer};
+use nyquist_onnx::pb::{GraphProto, NodeProto, TensorProto};
+use nyquist_onnx::{attr, Tensor};
 
 /// What to do with one blur.
 #[derive(
@@ -415,7 +415,7 @@ pub fn build(
 
 /// The original nodes of the region a rewrite replaces, as a rewrite of its own
 /// (strategy `Keep`), for pricing and for the local reference run.
-pub fn keep_of(g: &GraphProto, rw: &Rewrite) -> Rewrite {
+pub(crate) fn keep_of(g: &GraphProto, rw: &Rewrite) -> Rewrite {
     let nodes = rw
         .remove
         .iter()
@@ -442,7 +442,7 @@ pub fn apply(g: &mut GraphProto, rw: &Rewrite) -> Result<(), String> {
                 .ok_or_else(|| format!("node `{n}` is gone (overlapping rewrites?)"))
         })
         .collect::<Result<_, _>>()?;
-    crate::onnx::graph::splice(g, &idx, rw.nodes.clone());
+    nyquist_onnx::graph::splice(g, &idx, rw.nodes.clone());
     g.initializer.extend(rw.initializers.iter().cloned());
     Ok(())
 }

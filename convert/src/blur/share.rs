@@ -5,19 +5,19 @@
 //! shortcut. With the same kernel and padding, `Blur(s)(x) = Blur(s1)(x)[::s]`, so
 //! the shortcut can read the stride-1 blur and take the stride itself:
 //! `Blur_B(s) → Conv1x1(s1)` ⇒ `Conv1x1(s)` on the shared `Blur_B(s1)`. Same
-//! numbers, one depthwise pass less. Run after [`crate::passes::cse`] has merged
+//! numbers, one depthwise pass less. Run after [`nyquist_onnx::passes::cse`] has merged
 //! identical `Pad` nodes.
 
 use std::path::Path;
 
 use super::detect::{detect, Neighbour};
 use crate::error::ConvertError;
-use crate::onnx::attr;
-use crate::onnx::graph::node_label;
-use crate::onnx::pb::GraphProto;
+use nyquist_onnx::attr;
+use nyquist_onnx::graph::node_label;
+use nyquist_onnx::pb::GraphProto;
 
 /// Point every eligible 1×1 conv at a shared stride-1 blur; returns `(blur removed, conv)` pairs.
-pub fn share_blurs(
+pub(crate) fn share_blurs(
     g: &mut GraphProto,
     base: Option<&Path>,
 ) -> Result<Vec<(String, String)>, ConvertError> {
@@ -67,7 +67,7 @@ pub fn share_blurs(
         done.push((s.node.clone(), conv.clone()));
     }
     if !done.is_empty() {
-        crate::onnx::graph::toposort(g)?;
+        nyquist_onnx::graph::toposort(g)?;
     }
     Ok(done)
 }

@@ -2,7 +2,7 @@
 //! running it through the host build of the firmware engine against the QDQ
 //! model in tract.
 //!
-//! Integer forms (DESIGN.md "int8 arithmetic"): conv / FC biases are
+//! Integer forms (docs/architecture.md, "int8 arithmetic"): conv / FC biases are
 //! `round(b / (s_x·s_w[o])) − z_x·Σ w_q[o]` (the input zero point folded in, so
 //! the kernel is a plain int8 dot product), multipliers and shifts come from
 //! [`nyquist_firmware::arith::quantize_multiplier`], residual adds use TFLite's
@@ -14,6 +14,7 @@
 pub mod deploy;
 pub mod plan;
 
+use nyquist_onnx::error::Located as _;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -23,12 +24,12 @@ use nyquist_nqm::{conv_scratch, Consts, Encoder, Interface, Op, Tensor, ADD_SCRA
 use serde::Serialize;
 
 use crate::error::ConvertError;
-use crate::onnx::attr;
-use crate::onnx::conv::ConvGeom;
-use crate::onnx::graph::{node_label, GraphIndex};
-use crate::onnx::pb::{GraphProto, ModelProto};
-use crate::quant::graph::{Fused, QGraph, QOp};
-use crate::quant::params::{QParams, TensorQuant, WeightQuant};
+use nyquist_onnx::attr;
+use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::graph::{node_label, GraphIndex};
+use nyquist_onnx::pb::{GraphProto, ModelProto};
+use nyquist_quant::graph::{Fused, QGraph, QOp};
+use nyquist_quant::params::{QParams, TensorQuant, WeightQuant};
 
 /// What the export produced.
 #[derive(Debug, Clone, Serialize)]
@@ -96,7 +97,7 @@ fn mult_shift(real: f64) -> (i32, i32) {
     quantize_multiplier(real)
 }
 
-/// Per-output-channel integer constants of a conv / FC layer (DESIGN.md
+/// Per-output-channel integer constants of a conv / FC layer (docs/architecture.md,
 /// "int8 arithmetic", written once here for both): the bias in accumulator
 /// units with the input zero point folded in, `b_q − z_x·Σw`, and the
 /// multiplier and shift of `s_x·s_w[o] / s_y`. `wsum(o)` is channel `o`'s
@@ -140,7 +141,7 @@ pub fn export(
     let g: &GraphProto = float
         .graph
         .as_ref()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| ConvertError::graph("no graph"))?;
     let ix = GraphIndex::new(g);
     let shapes = crate::shapes::infer(&prost::Message::encode_to_vec(float), shape)?;
     // Tensors: the input and every op output.
@@ -159,10 +160,9 @@ pub fn export(
         .map(|(i, n)| (n.as_str(), i as u16))
         .collect();
     let dims = |t: &str| -> Result<[usize; 3], ConvertError> {
-        let d = shapes.get(t).ok_or_else(|| ConvertError::Tensor {
-            tensor: t.into(),
-            what: "no shape".into(),
-        })?;
+        let d = shapes
+            .get(t)
+            .ok_or_else(|| ConvertError::tensor(t, "no shape"))?;
         match d.as_slice() {
             [1, c, h, w] => Ok([*c, *h, *w]),
             [1, c] => Ok([*c, 1, 1]),
@@ -176,10 +176,7 @@ pub fn export(
         qp.tensors
             .get(t)
             .copied()
-            .ok_or_else(|| ConvertError::Tensor {
-                tensor: t.into(),
-                what: "not quantized".into(),
-            })
+            .ok_or_else(|| ConvertError::tensor(t, "not quantized"))
     };
     let tid = |t: &str| -> Result<u16, ConvertError> {
         index
@@ -454,7 +451,7 @@ pub fn export(
                     .node
                     .iter()
                     .find(|n| node_label(n) == nodes[0])
-                    .ok_or_else(|| ConvertError::Graph(format!("node `{}` vanished", nodes[0])))?;
+                    .ok_or_else(|| ConvertError::graph(format!("node `{}` vanished", nodes[0])))?;
                 let (input, output) = (tid(input)?, tid(output)?);
                 let op = match kind.as_str() {
                     "Pad" => {

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use nyquist_convert::blur::region::Footprint;
 use nyquist_convert::blur::{detect, BlurSite, Neighbour, Strategy};
-use nyquist_convert::onnx::graph::node_label;
-use nyquist_convert::onnx::pb::{ModelProto, TensorProto, ValueInfoProto};
-use nyquist_convert::onnx::Model;
-use nyquist_convert::onnx::Tensor;
 use nyquist_convert::verify::mask_for;
 use nyquist_convert::{convert, BlurMode, Options};
+use nyquist_onnx::graph::node_label;
+use nyquist_onnx::pb::{ModelProto, TensorProto, ValueInfoProto};
+use nyquist_onnx::Model;
+use nyquist_onnx::Tensor;
 use nyquist_runtime::engine::{Engine, Output};
 use prost::Message;
 

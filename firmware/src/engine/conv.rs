@@ -9,7 +9,7 @@
 //! with one group reads the pixels in place. Depthwise convs (kept blurs) have
 //! their own loop (weights `[kh][kw][c]`). Accumulators of up to [`OC_BLOCK`]
 //! channels are requantized a row at a time ([`requantize_row`], the same
-//! arithmetic as [`requantize`], DESIGN.md "int8 arithmetic").
+//! arithmetic as [`requantize`], docs/architecture.md, "int8 arithmetic").
 
 use crate::arith::requantize;
 use crate::kernels::{

@@ -1,6 +1,6 @@
 //! Running a validated [`Model`]: one pass over the ops, every tensor an HWC
 //! slice of the caller's arena, no allocation. Op semantics follow TFLite's int8
-//! reference kernels (DESIGN.md, "int8 arithmetic"); the loops live in
+//! reference kernels (docs/architecture.md, "int8 arithmetic"); the loops live in
 //! [`conv`] (conv, depthwise, fully connected), [`pool`] (pad, max / average
 //! pool) and [`eltwise`] (add, lookup table).
 

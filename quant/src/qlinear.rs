@@ -7,16 +7,17 @@
 //! which applies it to any int8 model it loads); the converter writes its
 //! result as `*.int8.tract.onnx`, so the file on disk is what both engines run.
 
+use nyquist_onnx::error::Located as _;
 use prost::Message;
 
-use crate::error::ConvertError;
-use crate::onnx::pb::ModelProto;
+use crate::error::QuantError;
+use nyquist_onnx::pb::ModelProto;
 
 pub use nyquist_runtime::int8::Rewritten;
 
 /// The QOperator form of a QDQ model, and what the rewrite made.
-pub fn from_qdq(qdq: &ModelProto) -> Result<(ModelProto, Rewritten), ConvertError> {
-    let decode_err = |e: prost::DecodeError| ConvertError::Graph(format!("ONNX re-encoding: {e}"));
+pub(crate) fn from_qdq(qdq: &ModelProto) -> Result<(ModelProto, Rewritten), QuantError> {
+    let decode_err = |e: prost::DecodeError| QuantError::graph(format!("ONNX re-encoding: {e}"));
     let mut t = tract_onnx::pb::ModelProto::decode(&qdq.encode_to_vec()[..]).map_err(decode_err)?;
     let done = nyquist_runtime::int8::qoperator::rewrite(&mut t);
     let m = ModelProto::decode(&t.encode_to_vec()[..]).map_err(decode_err)?;

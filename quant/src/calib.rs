@@ -23,8 +23,8 @@ use prost::Message;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::error::ConvertError;
-use crate::onnx::pb::{ModelProto, ValueInfoProto};
+use crate::error::QuantError;
+use nyquist_onnx::pb::{ModelProto, ValueInfoProto};
 
 /// Number of histogram bins.
 pub const BINS: usize = 2048;
@@ -131,7 +131,7 @@ impl Observer {
     }
 
     /// Per-channel mean (axis 1).
-    pub fn channel_means(&self) -> Vec<f32> {
+    pub(crate) fn channel_means(&self) -> Vec<f32> {
         let per = self.channel_count.max(1) as f64;
         self.channel_sum.iter().map(|s| (s / per) as f32).collect()
     }
@@ -257,15 +257,15 @@ impl Observer {
 }
 
 /// Run `model` on every calibration input and observe `tensors`.
-pub fn observe(
+pub(crate) fn observe(
     model: &ModelProto,
     tensors: &[String],
     shape: &[usize],
     inputs: &[Vec<f32>],
     progress: bool,
-) -> Result<HashMap<String, Observer>, ConvertError> {
+) -> Result<HashMap<String, Observer>, QuantError> {
     if inputs.is_empty() {
-        return Err(ConvertError::Usage("no calibration images".into()));
+        return Err(QuantError::Usage("no calibration images".into()));
     }
     let mut p = model.clone();
     let g = p.graph.get_or_insert_with(Default::default);
@@ -280,7 +280,7 @@ pub fn observe(
         }
     }
     let engine = Engine::from_onnx_bytes(&p.encode_to_vec(), Path::new("<calibration>"), shape)
-        .map_err(ConvertError::from)?;
+        .map_err(QuantError::from)?;
     let bar = if progress {
         indicatif::ProgressBar::new(2 * inputs.len() as u64)
     } else {
@@ -292,8 +292,8 @@ pub fn observe(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let run = |x: &Vec<f32>| -> Result<Vec<nyquist_runtime::engine::Output>, ConvertError> {
-        let r = engine.run(x).map_err(ConvertError::from);
+    let run = |x: &Vec<f32>| -> Result<Vec<nyquist_runtime::engine::Output>, QuantError> {
+        let r = engine.run(x).map_err(QuantError::from);
         bar.inc(1);
         r
     };
@@ -313,7 +313,7 @@ pub fn observe(
             for (o, t) in obs.iter_mut().zip(run(x)?) {
                 o.first(&t.data, &t.shape);
             }
-            Ok::<_, ConvertError>(obs)
+            Ok::<_, QuantError>(obs)
         })
         .try_reduce(fresh, |a, b| {
             Ok(a.into_iter()
@@ -340,7 +340,7 @@ pub fn observe(
                 o.second(&t.data, lo, hi);
                 *h = (o.hist, o.abs_hist);
             }
-            Ok::<_, ConvertError>(hs)
+            Ok::<_, QuantError>(hs)
         })
         .try_reduce(empty, |mut a, b| {
             for (x, y) in a.iter_mut().zip(b) {

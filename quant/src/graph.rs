@@ -4,16 +4,17 @@
 //! opset 20: `Div(√2) → Erf → Add(1) → Mul(x) → Mul(0.5)`; SiLU `Sigmoid → Mul`),
 //! and which tensors need a calibrated range.
 
+use nyquist_onnx::error::Located as _;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::error::ConvertError;
-use crate::onnx::conv::ConvGeom;
-use crate::onnx::graph::{node_label, GraphIndex};
-use crate::onnx::pb::{GraphProto, NodeProto};
-use crate::onnx::{attr, Tensor};
+use crate::error::QuantError;
+use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::graph::{node_label, GraphIndex};
+use nyquist_onnx::pb::{GraphProto, NodeProto};
+use nyquist_onnx::{attr, Tensor};
 
 /// A smooth activation evaluated through a 256-entry table in int8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,7 +148,50 @@ pub enum QOp {
     },
 }
 
+/// A weighted op's names, as quantization of its weight and bias needs them.
+#[derive(Debug, Clone, Copy)]
+pub struct Weighted<'a> {
+    /// The first ONNX node (the conv or Gemm).
+    pub first: &'a str,
+    /// Input tensor.
+    pub input: &'a str,
+    /// Weight initializer.
+    pub weight: &'a str,
+    /// Bias initializer, if any.
+    pub bias: Option<&'a str>,
+    /// The weight's output-channel axis (0 for Conv and `[N, K]` Gemm, 1 for `[K, N]`).
+    pub axis: usize,
+}
+
 impl QOp {
+    /// A Conv's or Gemm's [`Weighted`] names; `None` for every other op.
+    pub fn weighted(&self) -> Option<Weighted<'_>> {
+        let (nodes, input, weight, bias, axis) = match self {
+            QOp::Conv {
+                nodes,
+                input,
+                weight,
+                bias,
+                ..
+            } => (nodes, input, weight, bias, 0),
+            QOp::Gemm {
+                nodes,
+                input,
+                weight,
+                bias,
+                trans_b,
+                ..
+            } => (nodes, input, weight, bias, if *trans_b { 0 } else { 1 }),
+            _ => return None,
+        };
+        Some(Weighted {
+            first: nodes.first()?,
+            input,
+            weight,
+            bias: bias.as_deref(),
+            axis,
+        })
+    }
     /// The ONNX nodes this op covers.
     pub fn nodes(&self) -> &[String] {
         match self {
@@ -275,7 +319,7 @@ pub fn analyse(
     g: &GraphProto,
     base: Option<&Path>,
     exclude: &[String],
-) -> Result<QGraph, ConvertError> {
+) -> Result<QGraph, QuantError> {
     let ix = GraphIndex::new(g);
     let inits: HashSet<&str> = g.initializer.iter().map(|t| t.name()).collect();
     let input = g
@@ -283,12 +327,12 @@ pub fn analyse(
         .iter()
         .find(|i| !inits.contains(i.name()))
         .map(|i| i.name().to_string())
-        .ok_or_else(|| ConvertError::Graph("no graph input".into()))?;
+        .ok_or_else(|| QuantError::graph("no graph input"))?;
     let output = g
         .output
         .first()
         .map(|o| o.name().to_string())
-        .ok_or_else(|| ConvertError::Graph("no graph output".into()))?;
+        .ok_or_else(|| QuantError::graph("no graph output"))?;
     let mut used = vec![false; g.node.len()];
     let mut ops = Vec::new();
     let mut float_nodes = Vec::new();
@@ -343,8 +387,8 @@ pub fn analyse(
             "Conv" if n.input.len() >= 2 && is_const(g, &ix, &n.input[1]) => {
                 let w = ix
                     .const_value(g, &n.input[1], base)?
-                    .ok_or_else(|| ConvertError::node(n, "weight"))?;
-                let geom = ConvGeom::of(n, Some(&w.dims)).map_err(|e| ConvertError::node(n, e))?;
+                    .ok_or_else(|| QuantError::node(n, "weight"))?;
+                let geom = ConvGeom::of(n, Some(&w.dims)).map_err(|e| QuantError::node(n, e))?;
                 let (fused, out, extra) = match fuse_after(&n.output[0]) {
                     Some((ci, f)) => (f, g.node[ci].output[0].clone(), vec![ci]),
                     None => (Fused::None, n.output[0].clone(), vec![]),
@@ -574,12 +618,9 @@ impl QGraph {
     }
 
     /// The constant tensor `name`.
-    pub fn weight(g: &GraphProto, name: &str, base: Option<&Path>) -> Result<Tensor, ConvertError> {
+    pub fn weight(g: &GraphProto, name: &str, base: Option<&Path>) -> Result<Tensor, QuantError> {
         GraphIndex::new(g)
             .const_value(g, name, base)?
-            .ok_or_else(|| ConvertError::Tensor {
-                tensor: name.into(),
-                what: "weight is not constant".into(),
-            })
+            .ok_or_else(|| QuantError::tensor(name, "weight is not constant"))
     }
 }

@@ -8,18 +8,15 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::error::ConvertError;
-use crate::onnx::graph::{node_label, GraphIndex};
-use crate::onnx::pb::GraphProto;
+use crate::error::OnnxError;
+use crate::graph::{node_label, GraphIndex};
+use crate::pb::GraphProto;
 
 const OPS: [&str; 2] = ["Pad", "Conv"];
 
 /// Merge duplicate `Pad` / `Conv` nodes until none is left; returns the names of
 /// the nodes removed.
-pub fn merge_duplicates(
-    g: &mut GraphProto,
-    base: Option<&Path>,
-) -> Result<Vec<String>, ConvertError> {
+pub fn merge_duplicates(g: &mut GraphProto, base: Option<&Path>) -> Result<Vec<String>, OnnxError> {
     let mut removed = Vec::new();
     loop {
         let ix = GraphIndex::new(g);
@@ -74,8 +71,8 @@ pub fn merge_duplicates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::attr::{make_int, node};
-    use crate::onnx::Tensor;
+    use crate::attr::{make_int, node};
+    use crate::Tensor;
 
     #[test]
     fn identical_blurs_on_one_input_are_merged() {

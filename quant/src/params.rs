@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::onnx::Tensor;
+use nyquist_onnx::Tensor;
 
 /// Per-tensor asymmetric int8 quantization of an activation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -25,7 +25,7 @@ pub struct TensorQuant {
 impl TensorQuant {
     /// `scale = (hi − lo) / 255`, `zero_point = round(−128 − lo / scale)`; the
     /// range is widened to contain 0 first, so 0 is exactly representable.
-    pub fn from_range(lo: f32, hi: f32) -> Self {
+    pub(crate) fn from_range(lo: f32, hi: f32) -> Self {
         let (lo, hi) = (lo.min(0.0), hi.max(0.0));
         let scale = if hi - lo > 0.0 {
             (hi - lo) / 255.0
@@ -104,7 +104,7 @@ impl WeightQuant {
 }
 
 /// `round(b / (s_x · s_w[o]))`, saturated to i32.
-pub fn quantize_bias(b: &[f32], s_x: f32, s_w: &[f32]) -> Vec<i32> {
+pub(crate) fn quantize_bias(b: &[f32], s_x: f32, s_w: &[f32]) -> Vec<i32> {
     b.iter()
         .zip(s_w)
         .map(|(&v, &sw)| {

@@ -8,17 +8,17 @@
 use std::path::Path;
 
 use super::graph::{Fused, QGraph, QOp};
-use crate::error::ConvertError;
-use crate::onnx::graph::{GraphIndex, Namer};
-use crate::onnx::pb::GraphProto;
-use crate::onnx::Tensor;
+use crate::error::QuantError;
+use nyquist_onnx::graph::{GraphIndex, Namer};
+use nyquist_onnx::pb::GraphProto;
+use nyquist_onnx::Tensor;
 
 /// Equalize every eligible pair in place; returns the pairs, as (conv₁, conv₂) node names.
 pub fn equalize(
     g: &mut GraphProto,
     qg: &QGraph,
     base: Option<&Path>,
-) -> Result<Vec<(String, String)>, ConvertError> {
+) -> Result<Vec<(String, String)>, QuantError> {
     let mut pairs = Vec::new();
     for a in &qg.ops {
         let QOp::Conv {
@@ -108,7 +108,7 @@ pub fn equalize(
             if let Some(n) = g
                 .node
                 .iter_mut()
-                .find(|n| crate::onnx::graph::node_label(n) == node)
+                .find(|n| nyquist_onnx::graph::node_label(n) == node)
             {
                 n.input[k] = v.to_string();
             }

@@ -1,4 +1,6 @@
-//! int8 post-training quantization (DESIGN.md "int8 arithmetic"):
+//! # nyquist-quant
+//!
+//! int8 post-training quantization (`docs/architecture.md`, "int8 arithmetic"):
 //! per-channel symmetric int8 weights in [−127, 127], per-tensor asymmetric int8
 //! activations whose range always contains 0, int32 bias at scale `s_x·s_w[o]`.
 //!
@@ -7,26 +9,45 @@
 //!             ─ calibrate (tract, all activations exposed, rayon) ─ ranges (minmax / percentile / entropy / mse)
 //!             ─ [bias correction] ─ QDQ ONNX (onnxruntime, tract) ─ QOperator ONNX (QLinearConv, QLinearAdd …)
 //! ```
+//!
+//! The entry point is [`quantize`]; `nyquist-convert` wraps it with the
+//! robustness gate, repair and the `.nqm` export (`nyquist_convert::int8`).
+//! The bundled model, calibrated on four synthetic images:
+//!
+//! ```
+//! use nyquist_quant::{quantize, QuantOptions};
+//!
+//! let model = nyquist_onnx::load_model("../models/fmnist/resnet18r-blurafterconv.onnx".as_ref())?;
+//! let calib: Vec<Vec<f32>> = (0..4)
+//!     .map(|k| (0..32 * 32).map(|i| ((i * (k + 3)) % 97) as f32 / 97.0).collect())
+//!     .collect();
+//! let q = quantize(&model.proto, &calib, &[1, 1, 32, 32], model.base_dir(), &QuantOptions::default())?;
+//! assert_eq!(q.report.calibration_images, 4);
+//! assert!(q.report.qlinear_convs > 0, "convolutions run as QLinearConv");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod analysis;
 pub mod calib;
 pub mod equalize;
+pub mod error;
 pub mod graph;
 pub mod params;
 pub mod qdq;
 pub mod qlinear;
 
 pub use calib::Method;
-pub use graph::{QGraph, QOp};
+pub use error::QuantError;
+pub use graph::{QGraph, QOp, Weighted};
 pub use params::{QParams, TensorQuant};
 
+use nyquist_onnx::error::Located as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::error::ConvertError;
-use crate::onnx::pb::ModelProto;
+use nyquist_onnx::pb::ModelProto;
 use params::WeightQuant;
 
 /// Quantizer options.
@@ -106,12 +127,12 @@ pub fn quantize(
     shape: &[usize],
     base: Option<&Path>,
     opts: &QuantOptions,
-) -> Result<Quantized, ConvertError> {
+) -> Result<Quantized, QuantError> {
     let mut float = model.clone();
     let g = float
         .graph
         .as_mut()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| QuantError::graph("no graph"))?;
     let mut qg = graph::analyse(g, base, &opts.exclude)?;
     let mut report = QuantReport {
         calibration_images: calib.len(),
@@ -125,7 +146,7 @@ pub fn quantize(
     let g = float
         .graph
         .as_ref()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| QuantError::graph("no graph"))?;
     let mut observed: Vec<String> = qg.calibrated.clone();
     for op in &qg.ops {
         if matches!(op, QOp::Conv { .. } | QOp::Gemm { .. }) {
@@ -139,10 +160,9 @@ pub fn quantize(
     let obs = calib::observe(&float, &observed, shape, calib, opts.progress)?;
     let mut qp = QParams::default();
     for t in &qg.calibrated {
-        let o = obs.get(t).ok_or_else(|| ConvertError::Tensor {
-            tensor: t.clone(),
-            what: "not observed during calibration".into(),
-        })?;
+        let o = obs
+            .get(t)
+            .ok_or_else(|| QuantError::tensor(t.clone(), "not observed during calibration"))?;
         let (lo, hi) = o.range(opts.method);
         let tq = TensorQuant::from_range(lo, hi);
         report.tensors.insert(
@@ -158,27 +178,19 @@ pub fn quantize(
         }
     }
     for op in &qg.ops {
-        let (first, input, weight, bias, axis) = match op {
-            QOp::Conv {
-                nodes,
-                input,
-                weight,
-                bias,
-                ..
-            } => (&nodes[0], input, weight, bias, 0usize),
-            QOp::Gemm {
-                nodes,
-                input,
-                weight,
-                bias,
-                trans_b,
-                ..
-            } => (&nodes[0], input, weight, bias, if *trans_b { 0 } else { 1 }),
-            QOp::Lut { nodes, kind, .. } => {
-                report.luts.push((nodes.join(" → "), format!("{kind:?}")));
-                continue;
-            }
-            _ => continue,
+        if let QOp::Lut { nodes, kind, .. } = op {
+            report.luts.push((nodes.join(" → "), format!("{kind:?}")));
+            continue;
+        }
+        let Some(Weighted {
+            first,
+            input,
+            weight,
+            bias,
+            axis,
+        }) = op.weighted()
+        else {
+            continue;
         };
         let w = QGraph::weight(g, weight, base)?;
         let wq = WeightQuant::per_channel(&w, axis);
@@ -201,11 +213,11 @@ pub fn quantize(
                 for (bv, c) in b.iter_mut().zip(&corr) {
                     *bv -= c;
                 }
-                report.bias_corrected.push((first.clone(), worst));
+                report.bias_corrected.push((first.to_string(), worst));
             }
         }
-        qp.biases.insert(first.clone(), b);
-        qp.weights.insert(weight.clone(), wq);
+        qp.biases.insert(first.to_string(), b);
+        qp.weights.insert(weight.to_string(), wq);
     }
     // A quantized bias needs a bias input: add zero biases where a conv has none.
     let mut float_b = float.clone();
@@ -280,12 +292,12 @@ fn bias_correction(
     corr.into_iter().map(|v| v as f32).collect()
 }
 
-fn add_missing_biases(m: &mut ModelProto, qg: &mut QGraph) -> Result<(), ConvertError> {
+fn add_missing_biases(m: &mut ModelProto, qg: &mut QGraph) -> Result<(), QuantError> {
     let g = m
         .graph
         .as_mut()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
-    let mut namer = crate::onnx::graph::Namer::new(g);
+        .ok_or_else(|| QuantError::graph("no graph"))?;
+    let mut namer = nyquist_onnx::graph::Namer::new(g);
     for op in qg.ops.iter_mut() {
         let (QOp::Conv {
             nodes,
@@ -305,22 +317,22 @@ fn add_missing_biases(m: &mut ModelProto, qg: &mut QGraph) -> Result<(), Convert
         if bias.is_some() {
             continue;
         }
-        let ix = crate::onnx::graph::GraphIndex::new(g);
+        let ix = nyquist_onnx::graph::GraphIndex::new(g);
         let Some(w) = ix.const_proto(g, weight) else {
             continue;
         };
         let out = if matches!(
             g.node
                 .iter()
-                .find(|n| crate::onnx::graph::node_label(n) == nodes[0])
+                .find(|n| nyquist_onnx::graph::node_label(n) == nodes[0])
                 .map(|n| n.op_type()),
             Some("Gemm")
         ) {
             let tb = g
                 .node
                 .iter()
-                .find(|n| crate::onnx::graph::node_label(n) == nodes[0])
-                .and_then(|n| crate::onnx::attr::int(n, "transB"))
+                .find(|n| nyquist_onnx::graph::node_label(n) == nodes[0])
+                .and_then(|n| nyquist_onnx::attr::int(n, "transB"))
                 .unwrap_or(0);
             w.dims[if tb == 1 { 0 } else { 1 }] as usize
         } else {
@@ -328,11 +340,11 @@ fn add_missing_biases(m: &mut ModelProto, qg: &mut QGraph) -> Result<(), Convert
         };
         let name = namer.fresh(&format!("{}_zero_bias", nodes[0]));
         g.initializer
-            .push(crate::onnx::Tensor::f32(vec![out], vec![0.0; out]).to_proto(&name));
+            .push(nyquist_onnx::Tensor::f32(vec![out], vec![0.0; out]).to_proto(&name));
         if let Some(n) = g
             .node
             .iter_mut()
-            .find(|n| crate::onnx::graph::node_label(n) == nodes[0])
+            .find(|n| nyquist_onnx::graph::node_label(n) == nodes[0])
         {
             n.input.resize(3, String::new());
             n.input[2] = name.clone();

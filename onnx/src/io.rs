@@ -9,7 +9,7 @@ use prost::Message;
 use super::graph::node_label;
 use super::pb::{tensor_proto::DataLocation, ModelProto};
 use super::tensor::{external_location, Tensor};
-use crate::error::ConvertError;
+use crate::error::OnnxError;
 
 /// Lowest and highest default-domain opset the converter understands.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=21;
@@ -36,7 +36,7 @@ impl Model {
 
     /// A copy of the proto with all external tensors inlined as `raw_data`, so it
     /// can be handed to tract or onnxruntime as bytes.
-    pub fn inlined(&self) -> Result<ModelProto, ConvertError> {
+    pub fn inlined(&self) -> Result<ModelProto, OnnxError> {
         let mut p = self.proto.clone();
         if let Some(g) = p.graph.as_mut() {
             for t in g.initializer.iter_mut() {
@@ -50,7 +50,7 @@ impl Model {
     }
 
     /// Serialized bytes of [`Model::inlined`].
-    pub fn inlined_bytes(&self) -> Result<Vec<u8>, ConvertError> {
+    pub fn inlined_bytes(&self) -> Result<Vec<u8>, OnnxError> {
         Ok(self.inlined()?.encode_to_vec())
     }
 }
@@ -65,8 +65,8 @@ fn default_opset(p: &ModelProto) -> Option<i64> {
 /// Read and validate an ONNX model: it must decode, carry a graph whose every
 /// node input and graph output is produced by something, and use a default-domain
 /// opset in [`OPSETS`].
-pub fn load_model(path: &Path) -> Result<Model, ConvertError> {
-    let bytes = std::fs::read(path).map_err(|io| ConvertError::Io {
+pub fn load_model(path: &Path) -> Result<Model, OnnxError> {
+    let bytes = std::fs::read(path).map_err(|io| OnnxError::Io {
         path: path.to_path_buf(),
         io,
     })?;
@@ -75,8 +75,8 @@ pub fn load_model(path: &Path) -> Result<Model, ConvertError> {
 
 /// [`load_model`] from bytes already in memory; `path` is used for messages and
 /// external data.
-pub fn decode_model(bytes: &[u8], path: &Path) -> Result<Model, ConvertError> {
-    let invalid = |what: String| ConvertError::Invalid {
+pub fn decode_model(bytes: &[u8], path: &Path) -> Result<Model, OnnxError> {
+    let invalid = |what: String| OnnxError::Invalid {
         path: path.to_path_buf(),
         what,
     };
@@ -155,7 +155,7 @@ pub const MAX_RANK: i64 = 16;
 /// before tract sees the graph: tract's shape inference allocates by them
 /// (a `Transpose` with `perm = [2^63 − 1, …]` made it allocate 8 GiB, found by
 /// the mutation test), so a malformed value must be an error here.
-fn check_attributes(n: &crate::onnx::pb::NodeProto) -> Result<(), String> {
+fn check_attributes(n: &crate::pb::NodeProto) -> Result<(), String> {
     for a in &n.attribute {
         let vals: Vec<i64> = a.ints.iter().copied().chain(a.i).collect();
         let bad = |lo: i64, hi: i64| vals.iter().find(|&&v| v < lo || v > hi).copied();
@@ -194,10 +194,10 @@ pub fn save_model(
     proto: &ModelProto,
     path: &Path,
     source_dir: Option<&Path>,
-) -> Result<(), ConvertError> {
+) -> Result<(), OnnxError> {
     let dir = parent_dir(path);
     if !dir.is_dir() {
-        return Err(ConvertError::Output {
+        return Err(OnnxError::Output {
             path: path.to_path_buf(),
             what: format!("folder {} does not exist", dir.display()),
         });
@@ -212,7 +212,7 @@ pub fn save_model(
                 .filter_map(|t| external_location(t).map(|l| l.0))
                 .collect();
             for f in files {
-                let bytes = std::fs::read(src.join(&f)).map_err(|io| ConvertError::Io {
+                let bytes = std::fs::read(src.join(&f)).map_err(|io| OnnxError::Io {
                     path: src.join(&f),
                     io,
                 })?;
@@ -231,8 +231,8 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Write bytes to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConvertError> {
-    let out = |what: String| ConvertError::Output {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
+    let out = |what: String| OnnxError::Output {
         path: path.to_path_buf(),
         what,
     };
@@ -261,10 +261,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConvertError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{self, Family, ResNetSpec};
+    use crate::pb::{GraphProto, OperatorSetIdProto, ValueInfoProto};
 
+    /// `y = x · fc_w`: one node, one initializer with raw data, opset 13.
     fn sample() -> ModelProto {
-        synth::resnet(&ResNetSpec::tiny(Family::BlurAfterConv)).proto
+        let vi = |n: &str| ValueInfoProto {
+            name: Some(n.into()),
+            ..Default::default()
+        };
+        let w = crate::Tensor::f32(vec![4, 3], (0..12).map(|i| i as f32 * 0.5).collect());
+        ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(13),
+            }],
+            graph: Some(GraphProto {
+                name: Some("sample".into()),
+                node: vec![crate::attr::node(
+                    "MatMul",
+                    "fc",
+                    &["x", "fc_w"],
+                    &["y"],
+                    vec![],
+                )],
+                initializer: vec![w.to_proto("fc_w")],
+                input: vec![vi("x")],
+                output: vec![vi("y")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
     #[test]

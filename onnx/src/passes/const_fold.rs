@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use crate::error::ConvertError;
-use crate::onnx::graph::{GraphIndex, Namer};
-use crate::onnx::pb::GraphProto;
-use crate::onnx::{attr, Tensor};
+use crate::error::OnnxError;
+use crate::graph::{GraphIndex, Namer};
+use crate::pb::GraphProto;
+use crate::{attr, Tensor};
 
 /// What [`fold_pad_inputs`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct ConstFoldReport {
 pub fn fold_pad_inputs(
     g: &mut GraphProto,
     base: Option<&Path>,
-) -> Result<ConstFoldReport, ConvertError> {
+) -> Result<ConstFoldReport, OnnxError> {
     let ix = GraphIndex::new(g);
     let mut namer = Namer::new(g);
     let mut report = ConstFoldReport::default();
@@ -53,13 +53,13 @@ pub fn fold_pad_inputs(
                     folded_any = true;
                 }
                 Err(why) => report.dynamic.push((
-                    crate::onnx::graph::node_label(n),
+                    crate::graph::node_label(n),
                     format!("input `{input}`: {why}"),
                 )),
             }
         }
         if folded_any {
-            report.folded.push(crate::onnx::graph::node_label(n));
+            report.folded.push(crate::graph::node_label(n));
         }
     }
     for (ni, slot, name) in rewires {
@@ -393,9 +393,9 @@ fn slice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::attr::{make_ints, node};
+    use crate::attr::{make_ints, node};
 
-    fn c(name: &str, dims: Vec<usize>, v: Vec<i64>) -> crate::onnx::pb::TensorProto {
+    fn c(name: &str, dims: Vec<usize>, v: Vec<i64>) -> crate::pb::TensorProto {
         Tensor::i64(dims, v).to_proto(name)
     }
 
@@ -421,7 +421,7 @@ mod tests {
                     "cat",
                     &["p", "zeros"],
                     &["cat"],
-                    vec![crate::onnx::attr::make_int("axis", 0)],
+                    vec![crate::attr::make_int("axis", 0)],
                 ),
                 node("Reshape", "r1", &["cat", "shape2"], &["r1"], vec![]),
                 node(
@@ -444,7 +444,7 @@ mod tests {
                     "cast",
                     &["r2"],
                     &["pads"],
-                    vec![crate::onnx::attr::make_int("to", 7)],
+                    vec![crate::attr::make_int("to", 7)],
                 ),
             ],
             ..Default::default()
@@ -457,7 +457,7 @@ mod tests {
     #[test]
     fn shape_of_a_graph_input_is_dynamic() {
         let mut g = GraphProto::default();
-        g.input.push(crate::onnx::pb::ValueInfoProto {
+        g.input.push(crate::pb::ValueInfoProto {
             name: Some("x".into()),
             ..Default::default()
         });

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::attr;
 use super::pb::{GraphProto, NodeProto, TensorProto};
 use super::tensor::Tensor;
-use crate::error::ConvertError;
+use crate::error::OnnxError;
 
 /// Producers, consumers and constants of one graph.
 #[derive(Debug, Default)]
@@ -88,7 +88,7 @@ impl GraphIndex {
         g: &GraphProto,
         tensor: &str,
         base: Option<&Path>,
-    ) -> Result<Option<Tensor>, ConvertError> {
+    ) -> Result<Option<Tensor>, OnnxError> {
         if let Some(t) = self.const_proto(g, tensor) {
             return Tensor::from_proto(t, base).map(Some);
         }
@@ -184,7 +184,7 @@ pub fn splice(g: &mut GraphProto, remove: &[usize], insert: Vec<NodeProto>) {
 
 /// Sort nodes topologically (stable: keeps the original order where it is valid).
 /// Fails with the names of the nodes on a cycle or with unresolved inputs.
-pub fn toposort(g: &mut GraphProto) -> Result<(), ConvertError> {
+pub fn toposort(g: &mut GraphProto) -> Result<(), OnnxError> {
     let mut available: HashSet<String> = g.input.iter().map(|i| i.name().to_string()).collect();
     available.extend(g.initializer.iter().map(|t| t.name().to_string()));
     available.insert(String::new());
@@ -202,7 +202,7 @@ pub fn toposort(g: &mut GraphProto) -> Result<(), ConvertError> {
         }
         if rest.len() == before {
             let names: Vec<String> = rest.iter().take(5).map(node_label).collect();
-            return Err(ConvertError::Graph(format!(
+            return Err(OnnxError::Graph(format!(
                 "nodes {names:?} read tensors that no node, input or initializer provides (or form a cycle)"
             )));
         }

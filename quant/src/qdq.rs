@@ -4,18 +4,24 @@
 //! (axis 0), biases int32 behind one at scale `s_x·s_w[o]`. A fused ReLU stays in
 //! the graph; only its output is quantized, so a runtime can fuse it.
 
+use nyquist_onnx::error::Located as _;
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::graph::{QGraph, QOp};
+use super::graph::{QGraph, Weighted};
 use super::params::{quantize_bias, QParams, TensorQuant};
-use crate::error::ConvertError;
-use crate::onnx::attr::{make_int, node};
-use crate::onnx::graph::{node_label, toposort, Namer};
-use crate::onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
+use crate::error::QuantError;
+use nyquist_onnx::attr::{make_int, node};
+use nyquist_onnx::graph::{node_label, toposort, Namer};
+use nyquist_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 
 /// An int8 / int32 initializer.
-pub fn int_tensor(name: &str, dims: &[usize], data_type: DataType, bytes: Vec<u8>) -> TensorProto {
+pub(crate) fn int_tensor(
+    name: &str,
+    dims: &[usize],
+    data_type: DataType,
+    bytes: Vec<u8>,
+) -> TensorProto {
     TensorProto {
         name: Some(name.into()),
         dims: dims.iter().map(|&d| d as i64).collect(),
@@ -26,11 +32,11 @@ pub fn int_tensor(name: &str, dims: &[usize], data_type: DataType, bytes: Vec<u8
 }
 
 fn f32_tensor(name: &str, v: &[f32]) -> TensorProto {
-    crate::onnx::Tensor::f32(vec![v.len()], v.to_vec()).to_proto(name)
+    nyquist_onnx::Tensor::f32(vec![v.len()], v.to_vec()).to_proto(name)
 }
 
 fn scalar_f32(name: &str, v: f32) -> TensorProto {
-    crate::onnx::Tensor::f32(vec![], vec![v]).to_proto(name)
+    nyquist_onnx::Tensor::f32(vec![], vec![v]).to_proto(name)
 }
 
 fn scalar_i8(name: &str, v: i8) -> TensorProto {
@@ -38,7 +44,7 @@ fn scalar_i8(name: &str, v: i8) -> TensorProto {
 }
 
 /// Names of the scale / zero-point initializers of an activation tensor.
-pub fn qparam_names(t: &str) -> (String, String) {
+pub(crate) fn qparam_names(t: &str) -> (String, String) {
     (format!("{t}_scale"), format!("{t}_zero_point"))
 }
 
@@ -48,7 +54,7 @@ pub fn build(
     qg: &QGraph,
     qp: &QParams,
     base: Option<&Path>,
-) -> Result<ModelProto, ConvertError> {
+) -> Result<ModelProto, QuantError> {
     let opset = float
         .opset_import
         .iter()
@@ -56,45 +62,37 @@ pub fn build(
         .and_then(|o| o.version)
         .unwrap_or(0);
     if opset < 13 {
-        return Err(ConvertError::Usage(format!("int8 quantization writes per-channel QuantizeLinear (opset 13+); the model is opset {opset}")));
+        return Err(QuantError::Usage(format!("int8 quantization writes per-channel QuantizeLinear (opset 13+); the model is opset {opset}")));
     }
     let mut m = float.clone();
     let g = m
         .graph
         .as_mut()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
-    let before = crate::passes::dce::liveness(g);
+        .ok_or_else(|| QuantError::graph("no graph"))?;
+    let before = nyquist_onnx::passes::dce::liveness(g);
     let mut namer = Namer::new(g);
     let mut new_nodes: Vec<NodeProto> = Vec::new();
     // Weights and biases.
     for op in &qg.ops {
-        let (first, input, weight, bias, axis) = match op {
-            QOp::Conv {
-                nodes,
-                input,
-                weight,
-                bias,
-                ..
-            } => (&nodes[0], input, weight, bias, 0usize),
-            QOp::Gemm {
-                nodes,
-                input,
-                weight,
-                bias,
-                trans_b,
-                ..
-            } => (&nodes[0], input, weight, bias, if *trans_b { 0 } else { 1 }),
-            _ => continue,
+        let Some(Weighted {
+            first,
+            input,
+            weight,
+            bias,
+            axis,
+        }) = op.weighted()
+        else {
+            continue;
         };
-        let wq = qp.weights.get(weight).ok_or_else(|| ConvertError::Tensor {
-            tensor: weight.clone(),
-            what: "no quantized weight".into(),
-        })?;
+        let wq = qp
+            .weights
+            .get(weight)
+            .ok_or_else(|| QuantError::tensor(weight, "no quantized weight"))?;
         let n = g
             .node
             .iter()
             .position(|n| node_label(n) == *first)
-            .ok_or_else(|| ConvertError::Graph(format!("node `{first}` vanished")))?;
+            .ok_or_else(|| QuantError::graph(format!("node `{first}` vanished")))?;
         let wname = namer.fresh(&format!("{weight}_quantized"));
         let ws = namer.fresh(&format!("{weight}_scale"));
         let wz = namer.fresh(&format!("{weight}_zero_point"));
@@ -121,18 +119,15 @@ pub fn build(
         ));
         g.node[n].input[1] = wdq;
         if let Some(b) = bias {
-            let fb = qp.biases.get(first).ok_or_else(|| ConvertError::Tensor {
-                tensor: b.clone(),
-                what: "no bias".into(),
-            })?;
+            let fb = qp
+                .biases
+                .get(first)
+                .ok_or_else(|| QuantError::tensor(b, "no bias"))?;
             let sx = qp
                 .tensors
                 .get(qg.root(input))
                 .map(|t| t.scale)
-                .ok_or_else(|| ConvertError::Tensor {
-                    tensor: input.clone(),
-                    what: "not calibrated".into(),
-                })?;
+                .ok_or_else(|| QuantError::tensor(input, "not calibrated"))?;
             let bq = quantize_bias(fb, sx, &wq.scales);
             let bs: Vec<f32> = wq.scales.iter().map(|&s| sx * s).collect();
             let (bn, bsn, bzn, bdq) = (
@@ -216,7 +211,7 @@ pub fn build(
     g.node.extend(new_nodes);
     toposort(g)?;
     // The float weights and biases are now read by nobody.
-    crate::passes::dce::remove_dead(g, &before);
+    nyquist_onnx::passes::dce::remove_dead(g, &before);
     let _ = base;
     Ok(m)
 }

@@ -16,6 +16,7 @@
 //!
 //! Rows are ranked worst SQNR first.
 
+use nyquist_onnx::error::Located as _;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -27,8 +28,8 @@ use serde::Serialize;
 use super::calib::{Observer, BINS};
 use super::graph::{QGraph, QOp};
 use super::params::QParams;
-use crate::error::ConvertError;
-use crate::onnx::pb::{ModelProto, ValueInfoProto};
+use crate::error::QuantError;
+use nyquist_onnx::pb::{ModelProto, ValueInfoProto};
 
 /// Calibration images the SQNR is measured on (at most).
 pub const SQNR_IMAGES: usize = 64;
@@ -69,7 +70,7 @@ fn powers(f: &[f32], q: &[f32]) -> (f64, f64) {
 }
 
 /// Share of the values `o` saw outside `[lo, hi]`, at histogram resolution.
-pub fn clipped_share(o: &Observer, lo: f32, hi: f32) -> f64 {
+pub(crate) fn clipped_share(o: &Observer, lo: f32, hi: f32) -> f64 {
     let total: u64 = o.hist.iter().sum();
     if total == 0 || o.max <= o.min {
         return 0.0;
@@ -120,7 +121,7 @@ fn capture(
     tensors: &[String],
     shape: &[usize],
     inputs: &[Vec<f32>],
-) -> Result<Vec<Vec<f32>>, ConvertError> {
+) -> Result<Vec<Vec<f32>>, QuantError> {
     let mut p = model.clone();
     let g = p.graph.get_or_insert_with(Default::default);
     let first = g.output.len();
@@ -136,14 +137,14 @@ fn capture(
         shape,
         Int8Mode::Simulate,
     )
-    .map_err(ConvertError::from)?;
+    .map_err(QuantError::from)?;
     let outs: Vec<Vec<Vec<f32>>> = inputs
         .par_iter()
         .map(|x| {
             engine
                 .run(x)
                 .map(|o| o.into_iter().skip(first).map(|t| t.data).collect())
-                .map_err(ConvertError::from)
+                .map_err(QuantError::from)
         })
         .collect::<Result<_, _>>()?;
     Ok((0..tensors.len())
@@ -153,7 +154,7 @@ fn capture(
 
 /// The per-layer table (see the module docs), worst SQNR first.
 #[allow(clippy::too_many_arguments)] // the quantizer's state, as it has it
-pub fn per_layer(
+pub(crate) fn per_layer(
     float: &ModelProto,
     qdq: &ModelProto,
     qg: &QGraph,
@@ -163,7 +164,7 @@ pub fn per_layer(
     calib: &[Vec<f32>],
     shape: &[usize],
     base: Option<&Path>,
-) -> Result<Vec<LayerError>, ConvertError> {
+) -> Result<Vec<LayerError>, QuantError> {
     let names = dequantized_names(qdq);
     let tensors: Vec<String> = qg
         .calibrated
@@ -178,7 +179,7 @@ pub fn per_layer(
     let g = float
         .graph
         .as_ref()
-        .ok_or_else(|| ConvertError::Graph("no graph".into()))?;
+        .ok_or_else(|| QuantError::graph("no graph"))?;
     // The op producing each tensor, and its weight's SQNR.
     let mut producer: HashMap<&str, (String, Option<f64>)> = HashMap::new();
     for op in &qg.ops {
@@ -248,7 +249,7 @@ pub fn local_costs(
     qg: &QGraph,
     images: &[Vec<f32>],
     shape: &[usize],
-) -> Result<Vec<(String, f64, String)>, ConvertError> {
+) -> Result<Vec<(String, f64, String)>, QuantError> {
     let names = dequantized_names(qdq);
     let ops: Vec<&QOp> = qg
         .ops

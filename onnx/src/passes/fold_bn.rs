@@ -4,16 +4,13 @@
 
 use std::path::Path;
 
-use crate::error::ConvertError;
-use crate::onnx::graph::{node_label, GraphIndex, Namer};
-use crate::onnx::pb::GraphProto;
-use crate::onnx::{attr, Tensor};
+use crate::error::OnnxError;
+use crate::graph::{node_label, GraphIndex, Namer};
+use crate::pb::GraphProto;
+use crate::{attr, Tensor};
 
 /// Fold every foldable `Conv → BatchNormalization` pair; returns the BN node names folded.
-pub fn fold_batchnorm(
-    g: &mut GraphProto,
-    base: Option<&Path>,
-) -> Result<Vec<String>, ConvertError> {
+pub fn fold_batchnorm(g: &mut GraphProto, base: Option<&Path>) -> Result<Vec<String>, OnnxError> {
     let mut folded = Vec::new();
     loop {
         let ix = GraphIndex::new(g);
@@ -35,14 +32,14 @@ pub fn fold_batchnorm(
         };
         let bn = g.node[bi].clone();
         let conv = g.node[ci].clone();
-        let c = |k: usize| -> Result<Vec<f32>, ConvertError> {
+        let c = |k: usize| -> Result<Vec<f32>, OnnxError> {
             let name = bn
                 .input
                 .get(k)
-                .ok_or_else(|| ConvertError::node(&bn, "missing input"))?;
+                .ok_or_else(|| OnnxError::node(&bn, "missing input"))?;
             ix.const_value(g, name, base)?
                 .map(|t| t.to_f32())
-                .ok_or_else(|| ConvertError::node(&bn, format!("input `{name}` is not constant")))
+                .ok_or_else(|| OnnxError::node(&bn, format!("input `{name}` is not constant")))
         };
         let (gamma, beta, mean, var) = match (c(1), c(2), c(3), c(4)) {
             (Ok(a), Ok(b), Ok(m), Ok(v)) => (a, b, m, v),
@@ -64,7 +61,7 @@ pub fn fold_batchnorm(
         let w = w?;
         let o = w.dims[0];
         if [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != o) {
-            return Err(ConvertError::node(
+            return Err(OnnxError::node(
                 &bn,
                 format!(
                     "parameters do not have {o} channels like conv `{}`",
@@ -75,7 +72,7 @@ pub fn fold_batchnorm(
         let bias = match conv.input.get(2).filter(|s| !s.is_empty()) {
             Some(b) => ix
                 .const_value(g, b, base)?
-                .ok_or_else(|| ConvertError::node(&conv, "bias is not constant"))?
+                .ok_or_else(|| OnnxError::node(&conv, "bias is not constant"))?
                 .to_f32(),
             None => vec![0.0; o],
         };
@@ -124,7 +121,7 @@ fn mark_skip(g: &mut GraphProto, bi: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::attr::node;
+    use crate::attr::node;
 
     #[test]
     fn folded_conv_matches_hand_computed_values() {
@@ -144,7 +141,7 @@ mod tests {
                     "bn",
                     &["y", "gamma", "beta", "mean", "var"],
                     &["z"],
-                    vec![crate::onnx::attr::make_float("epsilon", 0.0)],
+                    vec![crate::attr::make_float("epsilon", 0.0)],
                 ),
             ],
             ..Default::default()

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::pb::{tensor_proto::DataType, TensorProto};
-use crate::error::ConvertError;
+use crate::error::OnnxError;
 
 /// A dense tensor of one of the element types the converter computes with.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +78,8 @@ impl Tensor {
     }
 
     /// Decode a `TensorProto`. `base_dir` resolves external data locations.
-    pub fn from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, ConvertError> {
-        let err = |what: String| ConvertError::Tensor {
+    pub fn from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, OnnxError> {
+        let err = |what: String| OnnxError::Tensor {
             tensor: t.name().to_string(),
             what,
         };
@@ -224,7 +224,7 @@ fn le_chunks<const N: usize>(
 }
 
 /// Where an external tensor lives: `(location, offset, length)` from `external_data`.
-pub fn external_location(t: &TensorProto) -> Option<(String, u64, Option<u64>)> {
+pub(crate) fn external_location(t: &TensorProto) -> Option<(String, u64, Option<u64>)> {
     let get = |k: &str| {
         t.external_data
             .iter()

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::onnx::pb::{GraphProto, NodeProto};
+use crate::pb::{GraphProto, NodeProto};
 
 /// A snapshot of which nodes (keyed by first output) and initializers exist and
 /// which of them are live (reachable backwards from the graph outputs).
@@ -63,9 +63,9 @@ pub fn remove_dead(g: &mut GraphProto, before: &Liveness) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::attr::node;
-    use crate::onnx::pb::ValueInfoProto;
-    use crate::onnx::Tensor;
+    use crate::attr::node;
+    use crate::pb::ValueInfoProto;
+    use crate::Tensor;
 
     #[test]
     fn only_newly_dead_code_is_removed() {
