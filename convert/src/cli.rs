@@ -39,6 +39,12 @@ pub struct Args {
     /// real images of `--eval`; a plan below it is walked back blur by blur.
     #[arg(long, default_value_t = 99.5)]
     pub min_agreement: f64,
+    /// `auto` without real images: largest end-to-end max relative logit
+    /// deviation on the random inputs; a plan above it is walked back blur by
+    /// blur (`inf`: no check). The default is set from trained models
+    /// (models/fmnist/robustness/border_bound.md).
+    #[arg(long, default_value_t = nyquist_convert::pipeline::DEFAULT_MAX_RANDOM_DEVIATION)]
+    pub max_random_deviation: f64,
     /// Number of seeded random inputs to verify on.
     #[arg(long, default_value_t = 32)]
     pub samples: usize,
@@ -242,6 +248,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.min_agreement
         );
     }
+    if args.max_random_deviation.is_nan() || args.max_random_deviation < 0.0 {
+        bail!(
+            "--max-random-deviation must be a non-negative number (or inf), got {}",
+            args.max_random_deviation
+        );
+    }
     if let Some(b) = &args.board {
         if !args.emit.iter().any(|e| e == "nqm") {
             bail!("--board checks the firmware blob: it needs --emit nqm");
@@ -268,6 +280,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         input_shape: args.input_shape.clone(),
         only: (!args.only_blur.is_empty()).then(|| args.only_blur.clone()),
         min_agreement: args.min_agreement / 100.0,
+        max_random_deviation: args.max_random_deviation,
     };
     if args.inspect && args.fold_blur.is_none() {
         opts.mode = BlurMode::Auto;
@@ -309,9 +322,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let conv = pipeline::convert(&model, &opts)?;
     if !args.quiet && !args.inspect && opts.mode == BlurMode::Auto {
-        match &conv.report.guard {
-            Some(g) => println!("{}", g.line()),
-            None => eprintln!("note: {}", pipeline::NO_REAL_IMAGES),
+        match (&conv.report.guard, &conv.report.random_guard) {
+            (Some(g), _) => println!("{}", g.line()),
+            (None, g) => {
+                if let Some(g) = g {
+                    println!("{}", g.line());
+                }
+                eprintln!("note: {}", pipeline::NO_REAL_IMAGES);
+            }
         }
     }
     if args.quantize.is_some() && !args.inspect {

@@ -12,7 +12,10 @@ use prost::Message;
 use crate::blur::{self, rewrite, BlurSite, Rewrite, Strategy};
 use crate::cost::{region_cost, Cost};
 use crate::error::ConvertError;
-pub use crate::plan::{BlurMode, Candidate, Decision, Guard, Options, NO_REAL_IMAGES};
+pub use crate::plan::{
+    BlurMode, Candidate, Decision, Guard, Options, RandomGuard, DEFAULT_MAX_RANDOM_DEVIATION,
+    NO_REAL_IMAGES,
+};
 use crate::report::{layer_table, Report};
 use crate::verify::{self, Samples};
 use nyquist_onnx::graph::{toposort, GraphIndex, Namer};
@@ -269,50 +272,94 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
             .map(|e| e.top1_agreement)
             .map_err(ConvertError::graph)
     };
-    if opts.mode == BlurMode::Auto {
-        if real == 0 {
-            report.notes.push(NO_REAL_IMAGES.into());
-        } else {
-            let b = capture_out(&converted)?;
-            let before = agreement_on_real(&b)?;
-            b_conv = Some(b);
-            let mut guard = Guard {
-                images: real,
-                min_agreement: opts.min_agreement,
-                before,
-                after: before,
-                walked_back: Vec::new(),
-            };
-            let mut order: Vec<usize> = (0..decisions.len())
-                .filter(|&i| decisions[i].0.chosen != Strategy::Keep)
-                .collect();
-            let border = |d: &Decision| {
-                d.candidate(d.chosen)
-                    .and_then(|c| c.deviation)
-                    .map_or(0.0, |dev| dev.border_rel)
-            };
-            order.sort_by(|&x, &y| border(&decisions[y].0).total_cmp(&border(&decisions[x].0)));
-            for i in order {
-                if guard.after >= opts.min_agreement {
-                    break;
-                }
-                let d = &mut decisions[i].0;
-                d.why = format!(
-                    "kept by the agreement guard: with this plan top-1 agreed with the original on {:.2} % of {real} real images (< --min-agreement {:.2} %); its {} had the largest border deviation left ({:.2e})",
-                    100.0 * guard.after,
-                    100.0 * opts.min_agreement,
-                    d.chosen.name(),
-                    border(d)
-                );
-                guard.walked_back.push(d.site.node.clone());
-                d.chosen = Strategy::Keep;
-                converted = apply_plan(&prepared, &mut decisions, &live_before, base, &mut report)?;
-                let b = capture_out(&converted)?;
-                guard.after = agreement_on_real(&b)?;
-                b_conv = Some(b);
+    // Walk the plan back one rewrite at a time, largest border deviation
+    // first, until `holds(measure(converted model's outputs))`; returns the
+    // measure before and after and the blurs walked back. `why` explains a
+    // walked-back blur: (measure, decision, its border deviation).
+    let border = |d: &Decision| {
+        d.candidate(d.chosen)
+            .and_then(|c| c.deviation)
+            .map_or(0.0, |dev| dev.border_rel)
+    };
+    let mut walk_back = |measure: &dyn Fn(&verify::Captured) -> Result<f64, ConvertError>,
+                         holds: &dyn Fn(f64) -> bool,
+                         why: &dyn Fn(f64, &Decision, f64) -> String|
+     -> Result<(f64, f64, Vec<String>), ConvertError> {
+        let b = capture_out(&converted)?;
+        let before = measure(&b)?;
+        b_conv = Some(b);
+        let (mut now, mut walked) = (before, Vec::new());
+        let mut order: Vec<usize> = (0..decisions.len())
+            .filter(|&i| decisions[i].0.chosen != Strategy::Keep)
+            .collect();
+        order.sort_by(|&x, &y| border(&decisions[y].0).total_cmp(&border(&decisions[x].0)));
+        for i in order {
+            if holds(now) {
+                break;
             }
-            report.guard = Some(guard);
+            let d = &mut decisions[i].0;
+            d.why = why(now, d, border(d));
+            walked.push(d.site.node.clone());
+            d.chosen = Strategy::Keep;
+            converted = apply_plan(&prepared, &mut decisions, &live_before, base, &mut report)?;
+            let b = capture_out(&converted)?;
+            now = measure(&b)?;
+            b_conv = Some(b);
         }
+        Ok((before, now, walked))
+    };
+    if opts.mode == BlurMode::Auto && real == 0 {
+        // No real images: bound the whole plan's deviation on the random
+        // inputs instead (a proxy measured on trained models, see
+        // `DEFAULT_MAX_RANDOM_DEVIATION`).
+        let bound = opts.max_random_deviation;
+        if bound.is_finite() {
+            let deviation = |b: &verify::Captured| -> Result<f64, ConvertError> {
+                verify::end_to_end(&a[&out_name], &b[&out_name], &[])
+                    .map(|e| e.max_rel)
+                    .map_err(ConvertError::graph)
+            };
+            let (before, after, walked_back) = walk_back(
+                &deviation,
+                &|x| x <= bound,
+                &|x, d, bd| {
+                    format!(
+                    "kept by the random-input guard (no real images): with this plan the end-to-end deviation on {} random inputs was {x:.4} (> --max-random-deviation {bound}); its {} had the largest border deviation left ({bd:.2e})",
+                    samples.len(),
+                    d.chosen.name(),
+                )
+                },
+            )?;
+            report.random_guard = Some(RandomGuard {
+                samples: samples.len(),
+                max_deviation: bound,
+                before,
+                after,
+                walked_back,
+            });
+        }
+        report.notes.push(NO_REAL_IMAGES.into());
+    } else if opts.mode == BlurMode::Auto {
+        let min = opts.min_agreement;
+        let (before, after, walked_back) = walk_back(
+            &agreement_on_real,
+            &|x| x >= min,
+            &|x, d, bd| {
+                format!(
+                "kept by the agreement guard: with this plan top-1 agreed with the original on {:.2} % of {real} real images (< --min-agreement {:.2} %); its {} had the largest border deviation left ({bd:.2e})",
+                100.0 * x,
+                100.0 * min,
+                d.chosen.name(),
+            )
+            },
+        )?;
+        report.guard = Some(Guard {
+            images: real,
+            min_agreement: min,
+            before,
+            after,
+            walked_back,
+        });
     }
     let decisions: Vec<Decision> = decisions.into_iter().map(|(d, _)| d).collect();
 

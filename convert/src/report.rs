@@ -90,6 +90,8 @@ pub struct Report {
     pub end_to_end: Option<EndToEnd>,
     /// The agreement guard of `auto` on real images.
     pub guard: Option<crate::plan::Guard>,
+    /// The deviation guard of `auto` without real images.
+    pub random_guard: Option<crate::plan::RandomGuard>,
     /// Applied rewrites whose interior deviation exceeds the tolerance.
     pub violations: Vec<String>,
     /// One-line summary.
@@ -131,6 +133,7 @@ impl Report {
             layers: LayerTable::default(),
             end_to_end: None,
             guard: None,
+            random_guard: None,
             violations: vec![],
             summary: String::new(),
             passed: true,
@@ -310,6 +313,9 @@ impl Report {
                     100.0 * b
                 );
             }
+        }
+        if let Some(g) = &self.random_guard {
+            let _ = writeln!(s, "- {}", g.line());
         }
         if let Some(g) = &self.guard {
             let _ = writeln!(s, "- {}", g.line());

@@ -157,6 +157,13 @@ fn missing_output_folder_and_bad_tolerance_are_errors() {
     let o = run(&[p.to_str().unwrap(), "--fold-blur", "--tolerance=-1"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("tolerance"), "{}", text(&o));
+    let o = run(&[
+        p.to_str().unwrap(),
+        "--fold-blur",
+        "--max-random-deviation=-0.1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--max-random-deviation"), "{}", text(&o));
     assert_eq!(files(d.path()), ["m.onnx"]);
 }
 
@@ -260,7 +267,13 @@ fn awkward() -> ModelProto {
 fn awkward_graphs_are_reported_not_broken() {
     let d = tempfile::tempdir().unwrap();
     let p = write_model(d.path(), "m.onnx", &awkward());
-    let o = run(&[p.to_str().unwrap(), "--fold-blur"]);
+    // Untrained weights: the cost-chosen plan, without the random-input guard.
+    let o = run(&[
+        p.to_str().unwrap(),
+        "--fold-blur",
+        "--max-random-deviation",
+        "inf",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let md = std::fs::read_to_string(d.path().join("m.nyq.report.md")).unwrap();
     assert!(

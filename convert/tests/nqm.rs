@@ -21,6 +21,9 @@ fn blob_for(spec: &ResNetSpec) -> (Vec<u8>, nyquist_quant::Quantized, Vec<usize>
             mode: BlurMode::Auto,
             random_samples: 2,
             input_shape: Some(shape.clone()),
+            // Untrained weights: the cost-chosen plan, without the
+            // random-input guard (its bound is set for trained models).
+            max_random_deviation: f64::INFINITY,
             ..Options::default()
         },
     )
