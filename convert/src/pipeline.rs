@@ -248,10 +248,12 @@ pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError
 
     let mut converted = apply_plan(&prepared, &mut decisions, &live_before, base, &mut report)?;
 
-    // The agreement guard (`auto`): the plan is bounded on the interior only,
-    // and on small feature maps the border band is most of the map. On the
-    // real images, top-1 must agree with the original; if not, walk the plan
-    // back one rewrite at a time, largest border deviation first.
+    // The guards (`auto`): the plan is bounded on the interior only, and on
+    // small feature maps the border band is most of the map. With real
+    // images top-1 must agree with the original on them; without, the whole
+    // plan's deviation on the random inputs must stay within a bound. If
+    // not, walk the plan back one rewrite at a time, largest border
+    // deviation first.
     let out_name = original
         .graph
         .as_ref()
