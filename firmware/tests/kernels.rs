@@ -1,13 +1,14 @@
 //! Every SIMD dot-product kernel this build has is bit-exact with the scalar
 //! reference on random lengths (aligned or not, with tails) and values,
-//! extremes included, for [`dot`] and the 2×2 block [`dot_2x2`]. On x86 the build's kernel *is* scalar; CI runs this file
+//! extremes included, for [`dot`] and the 2×2 block [`dot_2x2`] (and the
+//! channel loop, requantization and Add rows). On x86 the build's kernel *is* scalar; CI runs this file
 //! on aarch64 under qemu-aarch64 (NEON, and SDOT with `+dotprod`), and the QEMU
 //! board self-test does the same for the Cortex-M DSP and Helium kernels.
 
 use nyquist_firmware::arith::requantize;
 use nyquist_firmware::kernels::{
-    copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, DwTaps,
-    RowQuant, ACC_ROW, KERNEL,
+    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, AddRow,
+    DwTaps, RowQuant, ACC_ROW, KERNEL,
 };
 use proptest::prelude::*;
 
@@ -113,6 +114,33 @@ proptest! {
         let q = RowQuant { bias: &bias, mult: &mult, shift: &shift, zero_point: zp, act };
         requantize_row(&acc, &q, &mut got);
         scalar::requantize_row(&acc, &q, &mut want);
+        prop_assert_eq!(got, want, "kernel {}", KERNEL);
+    }
+
+    /// The tabulated Add row: random tables (wrapping sums included), every
+    /// shift, lengths across the chunk size, unequal input lengths.
+    #[test]
+    fn build_add_row_equals_scalar(
+        table in proptest::collection::vec(any::<i32>(), 512),
+        codes in proptest::collection::vec(any::<(i8, i8)>(), 0..100),
+        b_short in 0usize..3,
+        mult in (1i32 << 30)..i32::MAX,
+        shift in -31i32..=30,
+        zp in -128i32..128,
+        act in any::<[i8; 2]>(),
+        scale in 0u32..31,
+    ) {
+        let act = [act[0].min(act[1]), act[0].max(act[1])];
+        let mut tables = [0i32; 512];
+        for (t, v) in tables.iter_mut().zip(&table) {
+            *t = v >> scale;
+        }
+        let (a, b): (Vec<i8>, Vec<i8>) = codes.into_iter().unzip();
+        let b = &b[..b.len().saturating_sub(b_short)];
+        let q = AddRow { tables: &tables, mult, shift, zero_point: zp, act };
+        let (mut got, mut want) = (vec![7i8; a.len()], vec![7i8; a.len()]);
+        add_row(&a, b, &q, &mut got);
+        scalar::add_row(&a, b, &q, &mut want);
         prop_assert_eq!(got, want, "kernel {}", KERNEL);
     }
 }

@@ -1,10 +1,7 @@
 //! Elementwise ops: TFLite's int8 Add and the 256-entry lookup table.
 
 use crate::arith::{multiply_by_quantized_multiplier, requantize};
-use crate::kernels::{requantize_row, RowQuant};
-
-/// Elements per chunk of the tabulated Add (its buffers live on the stack).
-const CHUNK: usize = 32;
+use crate::kernels::{add_row, AddRow};
 
 /// The residual Add's parameters.
 pub(super) struct AddParams {
@@ -50,39 +47,31 @@ impl AddParams {
 /// less the same function runs per element.
 pub(super) fn add(a: &[i8], b: &[i8], y: &mut [i8], p: &AddParams, scratch: &mut [i8]) {
     let (_, tables, _) = bytemuck::pod_align_to_mut::<i8, i32>(scratch);
-    if let Some(t) = tables.get_mut(..512) {
-        let (ta, tb) = t.split_at_mut(256);
-        for v in i8::MIN..=i8::MAX {
-            let k = (v as u8 ^ 0x80) as usize;
-            ta[k] = p.rescale(0, v);
-            tb[k] = p.rescale(1, v);
-        }
-        // Sums a chunk at a time, requantized by the build's row kernel with
-        // the output's (uniform) multiplier and shift.
-        let zeros = [0i32; CHUNK];
-        let mult = [p.mult[2][0]; CHUNK];
-        let shift = [p.mult[2][1]; CHUNK];
-        let q = RowQuant {
-            bias: &zeros,
-            mult: &mult,
-            shift: &shift,
-            zero_point: p.out_zp,
-            act: p.act,
-        };
-        let mut sums = [0i32; CHUNK];
-        for ((o, u), v) in y
-            .chunks_mut(CHUNK)
-            .zip(a.chunks(CHUNK))
-            .zip(b.chunks(CHUNK))
-        {
-            for ((s, &u), &v) in sums.iter_mut().zip(u).zip(v) {
-                *s = ta[(u as u8 ^ 0x80) as usize].wrapping_add(tb[(v as u8 ^ 0x80) as usize]);
+    let tables = tables
+        .get_mut(..512)
+        .and_then(|t| <&mut [i32; 512]>::try_from(t).ok());
+    match tables {
+        Some(t) => {
+            for v in i8::MIN..=i8::MAX {
+                let k = (v as u8 ^ 0x80) as usize;
+                t[k] = p.rescale(0, v);
+                t[256 + k] = p.rescale(1, v);
             }
-            requantize_row(&sums[..o.len()], &q, o);
+            // The build's Add row kernel, with the output's (uniform)
+            // multiplier and shift.
+            let q = AddRow {
+                tables: t,
+                mult: p.mult[2][0],
+                shift: p.mult[2][1],
+                zero_point: p.out_zp,
+                act: p.act,
+            };
+            add_row(a, b, &q, y);
         }
-    } else {
-        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-            *o = p.out(p.rescale(0, u).wrapping_add(p.rescale(1, v)));
+        None => {
+            for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+                *o = p.out(p.rescale(0, u).wrapping_add(p.rescale(1, v)));
+            }
         }
     }
 }

@@ -526,6 +526,116 @@ pub fn requantize_row(acc: &[i32], q: &super::RowQuant, out: &mut [i8]) {
     unsafe { nq_dsp_requantize_row(&args) }
 }
 
+/// Arguments of `nq_dsp_add_row`, loaded with one `LDM`.
+#[repr(C)]
+struct AddArgs {
+    a: *const i8,
+    b: *const i8,
+    /// `tables + 128`: entry `code` of input 1 at `t_mid[code]`, of input 2
+    /// at `t_mid[256 + code]`.
+    t_mid: *const i32,
+    out: *mut i8,
+    n: usize,
+    mult: i32,
+    right: i32,
+    half: i32,
+    zero_point: i32,
+    lo: i32,
+    hi: i32,
+}
+
+// `nq_dsp_add_row(args)`: for i < n, with right = −shift ≥ 1,
+//   out[i] = clamp(zp + RDBP(SRDHM(t_mid[a[i]] + t_mid[256 + b[i]], mult), right), lo, hi)
+// — the tabulated residual Add, gather and requantization in one loop, all
+// in registers (r0–r3 the pointers, r4 count, r5–r10 mult, right, half, zp,
+// lo, hi; r11, r12, lr in flight): the codes index the tables through
+// signed register offsets (`LDR [t_mid, code, LSL #2]`), the rounding
+// division as in [`requant_one`] with `right` and `half = 2^(right−1)` loaded
+// once: 29 instructions per output (≈ 46 as table sums through the row
+// requantization).
+/// # Safety
+/// `a`, `b`, `out` valid for `n` elements, `t_mid` 128 entries into a
+/// 512-entry table; the core must be Armv7-M or later.
+#[inline(never)]
+unsafe fn nq_dsp_add_row(args: &AddArgs) {
+    // SAFETY: the caller's contract covers the memory; r4–r11 (r6 and the
+    // frame pointer r7 among them) and lr are pushed first and popped last;
+    // r0–r3, r12, lr and the flags are declared clobbered.
+    unsafe {
+        asm!(
+            "push {{r4-r11, lr}}",
+            "ldm r0, {{r0-r10}}",
+            "cmp r4, #0",
+            "beq 2f",
+            "1:",
+            "ldrsb r11, [r0], #1",
+            "ldrsb r12, [r1], #1",
+            "ldr r11, [r2, r11, lsl #2]",
+            "add r12, r12, #256",
+            "ldr r12, [r2, r12, lsl #2]",
+            "add r11, r11, r12",
+            "smull r12, lr, r11, r5",
+            "adds r12, r12, #0x40000000",
+            "adc lr, lr, #0",
+            "lsr r12, r12, #31",
+            "orr r11, r12, lr, lsl #1",
+            "cmp lr, #0x40000000",
+            "it eq",
+            "mvneq r11, #0x80000000",
+            "adds r12, r11, r7",
+            "add r12, r12, r11, asr #31",
+            "ite vs",
+            "lsrvs r11, r12, r6",
+            "asrvc r11, r12, r6",
+            "add r11, r11, r8",
+            "cmp r11, r9",
+            "it lt",
+            "movlt r11, r9",
+            "cmp r11, r10",
+            "it gt",
+            "movgt r11, r10",
+            "strb r11, [r3], #1",
+            "subs r4, r4, #1",
+            "bne 1b",
+            "2:",
+            "pop {{r4-r11, lr}}",
+            inout("r0") args as *const AddArgs => _,
+            out("r1") _, out("r2") _, out("r3") _, out("r12") _, out("lr") _,
+        )
+    }
+}
+
+/// The tabulated Add row (see [`super::scalar::add_row`]), bit-exact with
+/// it: the asm loop for right shifts (every Add output multiplier seen: the
+/// sum is scaled down from the inputs' `2^20` headroom), the scalar twin for
+/// `shift ≥ 0`.
+pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) {
+    if !(-31..0).contains(&q.shift) {
+        return super::scalar::add_row(a, b, q, out);
+    }
+    let right = -q.shift;
+    let args = AddArgs {
+        a: a.as_ptr(),
+        b: b.as_ptr(),
+        t_mid: q.tables[128..].as_ptr(),
+        out: out.as_mut_ptr(),
+        n: a.len().min(b.len()).min(out.len()),
+        mult: q.mult,
+        right,
+        half: 1 << (right - 1),
+        zero_point: q.zero_point,
+        lo: q.act[0] as i32,
+        hi: q.act[1] as i32,
+    };
+    // SAFETY: `nq_dsp_add_row` (above) reads `n` bytes of `a` and `b` and
+    // writes `n` of `out` (`n` the shortest length); every code c in
+    // [−128, 127] reads `t_mid[c]` = `tables[c + 128]` and `t_mid[256 + c]`
+    // = `tables[c + 384]`, both inside the 512 entries; it reads `args`
+    // (alive for the call), saves and restores every callee-saved register
+    // and executes only Armv7-M instructions (`SMULL` included).
+    unsafe { nq_dsp_add_row(&args) }
+}
+
 /// `dst[i] = src[i]` over the shorter length (see [`super::scalar::copy`]):
 /// when both start word-aligned (im2col rows of ≥ 4-channel tensors), 16
 /// bytes per `LDM`/`STM` pair, the rest through `copy_from_slice`. Short

@@ -203,6 +203,65 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
     return scalar::requantize_row(acc, q, out);
 }
 
+/// The tabulated residual Add over a row: `out[i] = clamp(z + MBQM(t[a[i] +
+/// 128] + t[256 + b[i] + 128], mult, shift), act)`, `t` the two inputs'
+/// rescale tables (`engine::eltwise`), one output multiplier and shift.
+#[derive(Debug, Clone, Copy)]
+pub struct AddRow<'a> {
+    /// Input 1's rescaled value per code + 128, then input 2's.
+    pub tables: &'a [i32; 512],
+    /// The output's Q31 multiplier.
+    pub mult: i32,
+    /// The output's shift in [−31, 30].
+    pub shift: i32,
+    /// Output zero point.
+    pub zero_point: i32,
+    /// Output clamp `[lo, hi]`, lo ≤ hi.
+    pub act: [i8; 2],
+}
+
+/// The Add row this build uses (see [`scalar::add_row`]): on the DSP build
+/// one asm loop, gather and requantization in registers; elsewhere the sums
+/// a chunk at a time through the build's [`requantize_row`].
+#[inline]
+pub fn add_row(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::add_row(a, b, q, out);
+    #[cfg(not(all(feature = "kernel-dsp", not(feature = "kernel-helium"))))]
+    return add_row_by_chunks(a, b, q, out);
+}
+
+/// [`add_row`] as table sums, 32 at a time, requantized by [`requantize_row`].
+#[cfg(not(all(feature = "kernel-dsp", not(feature = "kernel-helium"))))]
+#[inline]
+fn add_row_by_chunks(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
+    const CHUNK: usize = 32;
+    let (ta, tb) = q.tables.split_at(256);
+    let zeros = [0i32; CHUNK];
+    let mult = [q.mult; CHUNK];
+    let shift = [q.shift; CHUNK];
+    let rq = RowQuant {
+        bias: &zeros,
+        mult: &mult,
+        shift: &shift,
+        zero_point: q.zero_point,
+        act: q.act,
+    };
+    let mut sums = [0i32; CHUNK];
+    // The shortest length up front: no chunk of `out` outruns `a` or `b`.
+    let n = a.len().min(b.len()).min(out.len());
+    for ((o, u), v) in out[..n]
+        .chunks_mut(CHUNK)
+        .zip(a.chunks(CHUNK))
+        .zip(b.chunks(CHUNK))
+    {
+        for ((s, &u), &v) in sums.iter_mut().zip(u).zip(v) {
+            *s = ta[(u as u8 ^ 0x80) as usize].wrapping_add(tb[(v as u8 ^ 0x80) as usize]);
+        }
+        requantize_row(&sums[..o.len()], &rq, o);
+    }
+}
+
 /// The copy this build uses (see [`scalar::copy`]).
 #[inline]
 pub fn copy(dst: &mut [i8], src: &[i8]) {

@@ -42,6 +42,16 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
     }
 }
 
+/// [`super::add_row`]: per element, the two table entries summed (wrapping)
+/// and requantized ([`crate::arith::requantize`]), over the shortest length.
+pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) {
+    let (ta, tb) = q.tables.split_at(256);
+    for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
+        let sum = ta[(u as u8 ^ 0x80) as usize].wrapping_add(tb[(v as u8 ^ 0x80) as usize]);
+        *o = crate::arith::requantize(sum, q.mult, q.shift, q.zero_point, q.act[0], q.act[1]);
+    }
+}
+
 /// `dst[i] = src[i]` over the shorter length (im2col runs, padding rows).
 #[inline]
 pub fn copy(dst: &mut [i8], src: &[i8]) {

@@ -9,8 +9,8 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, DwTaps,
-    RowQuant, ACC_ROW, KERNEL,
+    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar,
+    AddRow, DwTaps, RowQuant, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
@@ -106,8 +106,9 @@ fn lcg(s: &mut u32) -> i8 {
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
 /// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
 /// offsets, [`dot_2xn`] on 11 shapes, [`depthwise_pixel`] on 7, [`requantize_row`]
-/// on random accumulators with every shift the blob format allows. Returns the
-/// number of mismatching cases.
+/// on random accumulators with every shift the blob format allows, [`add_row`]
+/// on random tables (extremes included) with every shift. Returns the number
+/// of mismatching cases.
 #[inline(never)] // its buffers must not sit in `run`'s frame (stack measurement)
 pub fn selftest() -> u32 {
     let mut seed = 12345u32;
@@ -236,6 +237,41 @@ pub fn selftest() -> u32 {
         scalar::requantize_row(&acc[..n], &q, &mut want[..n]);
         bad += u32::from(got != want);
     }
+    // The tabulated Add: every code of both inputs against random tables
+    // (scaled like real rescales, plus i32 extremes whose sums wrap and hit
+    // SRDHM's saturation) and every shift, odd and even lengths.
+    let mut tables = [0i32; 512];
+    let (mut a, mut b) = ([0i8; 259], [0i8; 259]);
+    for round in 0..62i32 {
+        let shift = round - 31;
+        for (i, t) in tables.iter_mut().enumerate() {
+            *t = match (i + round as usize) % 97 {
+                0 => i32::MIN,
+                1 => i32::MAX,
+                _ => word(&mut seed) >> (round % 9),
+            };
+        }
+        for (i, (u, v)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+            *u = (i as u8).wrapping_add(round as u8) as i8;
+            *v = lcg(&mut seed);
+        }
+        let q = AddRow {
+            tables: &tables,
+            mult: if round % 5 == 0 {
+                i32::MIN
+            } else {
+                (word(&mut seed) & i32::MAX) | (1 << 30)
+            },
+            shift,
+            zero_point: (round % 11) - 5,
+            act: [-128 + (round % 3) as i8 * 20, 127 - (round % 4) as i8 * 10],
+        };
+        let n = 259 - (round as usize % 4);
+        let (mut got, mut want) = ([0i8; 259], [0i8; 259]);
+        add_row(&a[..n], &b[..n], &q, &mut got[..n]);
+        scalar::add_row(&a[..n], &b[..n], &q, &mut want[..n]);
+        bad += u32::from(got != want);
+    }
     bad
 }
 
@@ -246,7 +282,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 11 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 11 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows; add_row: 62 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
