@@ -9,8 +9,8 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar,
-    AddRow, DwTaps, RowQuant, ACC_ROW, KERNEL,
+    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, AddRow,
+    DwTaps, RowQuant, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
