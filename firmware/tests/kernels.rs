@@ -111,7 +111,7 @@ proptest! {
         let mult: Vec<i32> = rows.iter().map(|r| r.2).collect();
         let shift: Vec<i32> = rows.iter().map(|r| r.3).collect();
         let (mut got, mut want) = (vec![0i8; rows.len()], vec![0i8; rows.len()]);
-        let q = RowQuant { bias: &bias, mult: &mult, shift: &shift, zero_point: zp, act };
+        let q = RowQuant::new(&bias, &mult, &shift, zp, act);
         requantize_row(&acc, &q, &mut got);
         scalar::requantize_row(&acc, &q, &mut want);
         prop_assert_eq!(got, want, "kernel {}", KERNEL);
@@ -239,13 +239,7 @@ fn requantize_row_ties() {
     let n = acc.len();
     let (bias, mult) = (vec![0; n], vec![1 << 30; n]);
     let mut got = vec![0i8; n];
-    let q = RowQuant {
-        bias: &bias,
-        mult: &mult,
-        shift: &shift,
-        zero_point: 3,
-        act: [-128, 127],
-    };
+    let q = RowQuant::new(&bias, &mult, &shift, 3, [-128, 127]);
     requantize_row(&acc, &q, &mut got);
     for i in 0..n {
         assert_eq!(
@@ -256,13 +250,7 @@ fn requantize_row_ties() {
             shift[i]
         );
     }
-    let one = RowQuant {
-        bias: &[0],
-        mult: &[1 << 30],
-        shift: &[-1],
-        zero_point: 0,
-        act: [-128, 127],
-    };
+    let one = RowQuant::new(&[0], &[1 << 30], &[-1], 0, [-128, 127]);
     // Hand-computed: 5 · 2^30 / 2^31 = 2.5 → 3 (SRDHM ties up), then / 2^1 → 1.5 → 2.
     requantize_row(&[5], &one, &mut got[..1]);
     assert_eq!(got[0], 2);
@@ -272,4 +260,36 @@ fn requantize_row_ties() {
     // −6 · 2^30 / 2^31 = −3, / 2 = −1.5 → −2 (ties away from zero).
     requantize_row(&[-6], &one, &mut got[..1]);
     assert_eq!(got[0], -2);
+}
+
+/// What `RowQuant::new` finds, and that a slice keeps it: the DSP build's
+/// shorter requantization path is taken only on rows it vouches for.
+#[test]
+fn row_quant_right_only() {
+    let (bias, mult) = ([0; 4], [1 << 30, 0, i32::MAX, 1 << 30]);
+    let right = [-1, -31, -7, -2];
+    assert!(RowQuant::new(&bias, &mult, &right, 0, [-128, 127]).right_only());
+    assert!(RowQuant::new(&bias, &mult, &right, 5, [5, 127]).right_only());
+    // An upper clamp below 127 (a fused ReLU6), a shift ≥ 0, a negative
+    // multiplier: the general path.
+    assert!(!RowQuant::new(&bias, &mult, &right, 0, [0, 100]).right_only());
+    let left = [-1, 0, -7, -2];
+    assert!(!RowQuant::new(&bias, &mult, &left, 0, [-128, 127]).right_only());
+    let negative = [1 << 30, -1, 1, 1];
+    assert!(!RowQuant::new(&bias, &negative, &right, 0, [-128, 127]).right_only());
+    // A slice keeps the finding (conservatively for the left-shift row:
+    // entries 2..4 alone would qualify, the layer's scan did not).
+    let q = RowQuant::new(&bias, &mult, &left, 0, [-128, 127]);
+    assert!(!q.rows(2..4).unwrap().right_only());
+    let q = RowQuant::new(&bias, &mult, &right, 0, [-128, 127]);
+    assert!(q.rows(1..3).unwrap().right_only());
+    assert!(q.rows(3..5).is_none());
+    let mut out = [0i8; 2];
+    requantize_row(&[1 << 20, -(1 << 20)], &q.rows(2..4).unwrap(), &mut out);
+    assert_eq!(
+        out.to_vec(),
+        [(1 << 20, i32::MAX, -7), (-(1 << 20), 1 << 30, -2)]
+            .map(|(a, m, s)| requantize(a, m, s, 0, -128, 127))
+            .to_vec()
+    );
 }

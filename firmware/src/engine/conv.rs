@@ -24,9 +24,10 @@ pub(super) struct Quant<'a> {
     pub mult: &'a [u8],
     pub shift: &'a [u8],
     /// `bias`, `mult`, `shift` as `i32`s when all three are 4-byte aligned in
-    /// memory (they are within the blob; the blob itself normally is): cast
-    /// once per layer, not per row.
-    pub typed: Option<[&'a [i32]; 3]>,
+    /// memory (they are within the blob; the blob itself normally is), and
+    /// whether every shift is right and every multiplier ≥ 0
+    /// ([`RowQuant::new`]): cast and scanned once per layer, not per row.
+    pub typed: Option<([&'a [i32]; 3], bool)>,
 }
 
 impl<'a> Quant<'a> {
@@ -34,7 +35,10 @@ impl<'a> Quant<'a> {
     pub fn new(weights: &'a [i8], bias: &'a [u8], mult: &'a [u8], shift: &'a [u8]) -> Self {
         let cast = |b: &'a [u8]| bytemuck::try_cast_slice::<u8, i32>(b).ok();
         let typed = match (cast(bias), cast(mult), cast(shift)) {
-            (Some(b), Some(m), Some(s)) => Some([b, m, s]),
+            (Some(b), Some(m), Some(s)) => {
+                let right = RowQuant::new(b, m, s, 0, [i8::MIN, i8::MAX]).right_only();
+                Some(([b, m, s], right))
+            }
             _ => None,
         };
         Quant {
@@ -74,14 +78,16 @@ impl Quant<'_> {
         let n = acc.len();
         let out = out.get_mut(..n)?;
         match self.typed {
-            Some([bias, mult, shift]) => {
+            Some(([bias, mult, shift], right_shifts)) => {
                 let r = base..base + n;
+                // A slice of the scanned layer: the finding holds for it.
                 let q = RowQuant {
                     bias: bias.get(r.clone())?,
                     mult: mult.get(r.clone())?,
                     shift: shift.get(r)?,
                     zero_point: zp,
                     act,
+                    right_shifts,
                 };
                 requantize_row(acc, &q, out);
             }

@@ -76,14 +76,18 @@ pub(super) fn add(a: &[i8], b: &[i8], y: &mut [i8], p: &AddParams, scratch: &mut
     }
 }
 
-/// `y[i] = table[x[i] + 128]`.
+/// `y[i] = table[x[i] + 128]`. Not inlined, like [`lut_in_place`].
+#[inline(never)]
 pub(super) fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
     for (o, &v) in y.iter_mut().zip(x) {
         *o = table[(v as u8 ^ 0x80) as usize];
     }
 }
 
-/// In place: `x[i] = table[x[i] + 128]`.
+/// In place: `x[i] = table[x[i] + 128]`. Not inlined: inside the engine's
+/// op loop, LLVM compiled this loop to one more instruction per byte or not
+/// depending on unrelated changes elsewhere in that function (measured).
+#[inline(never)]
 pub(super) fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
     for v in x {
         *v = table[(*v as u8 ^ 0x80) as usize];

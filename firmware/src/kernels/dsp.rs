@@ -271,35 +271,52 @@ struct Widened<'a> {
 }
 
 impl Widened<'_> {
-    /// Widen the first `4·⌊n/4⌋` bytes of `x0` and `x1` (`n` the shorter
-    /// length, at most [`CHUNK`] bytes used), four words per four bytes:
-    /// [x0 even, x0 odd, x1 even, x1 odd] halfword pairs.
-    #[inline]
+    /// Widen `x0` and `x1` (`n` the shorter length, at most [`CHUNK`] bytes
+    /// used), four words per four bytes: [x0 even, x0 odd, x1 even, x1 odd]
+    /// halfword pairs; `⌈n/4⌉` steps, a last partial step padded with zeros.
+    #[inline(always)]
     fn fill(&mut self, x0: &[i8], x1: &[i8]) {
-        let steps = x0.len().min(x1.len()).min(CHUNK) / 4;
-        // SAFETY: `nq_dsp_widen_pair` (above) reads `4·steps` bytes of `x0`
-        // and of `x1` (in bounds: steps ≤ len / 4) with single `LDR`s
-        // (unaligned allowed), writes `4·steps ≤ CHUNK` words to `buf`
-        // (word-aligned `MaybeUninit<u32>`s), saves and restores the
-        // callee-saved registers it uses, and executes only DSP-extension
-        // instructions (`kernel-dsp`).
+        let n = x0.len().min(x1.len()).min(CHUNK);
+        let whole = n / 4;
+        // SAFETY: `nq_dsp_widen_pair` (above) reads `4·whole ≤ n` bytes of
+        // `x0` and of `x1` with single `LDR`s (unaligned allowed), writes
+        // `4·whole ≤ CHUNK` words to `buf` (word-aligned `MaybeUninit<u32>`s),
+        // saves and restores the callee-saved registers it uses, and executes
+        // only DSP-extension instructions (`kernel-dsp`).
         unsafe {
             nq_dsp_widen_pair(
                 self.buf.as_mut_ptr().cast(),
                 x0.as_ptr(),
                 x1.as_ptr(),
-                steps,
+                whole,
             );
         }
-        self.len = 4 * steps;
+        self.len = 4 * whole;
+        if !n.is_multiple_of(4) {
+            // The partial step: its bytes and zeros as a word, widened here.
+            let word = |x: &[i8]| {
+                x[4 * whole..n]
+                    .iter()
+                    .rev()
+                    .fold(0u32, |v, &b| v << 8 | u32::from(b as u8))
+            };
+            let ((e0, o0), (e1, o1)) = (unpack(word(x0)), unpack(word(x1)));
+            // `4·(whole + 1) ≤ CHUNK`: `n < CHUNK` when `n % 4 ≠ 0`, and
+            // CHUNK is a multiple of 4.
+            let step = &mut self.buf[4 * whole..4 * whole + 4];
+            for (slot, v) in step.iter_mut().zip([e0, o0, e1, o1]) {
+                slot.write(v);
+            }
+            self.len += 4;
+        }
     }
 
     /// `pairs` row pairs from row `j` (even) of `w` (rows of `k` bytes, this
-    /// chunk starting at byte `c0` of each): accumulators `j..j + 2·pairs` of
-    /// both rows of `acc`, from zero when `zero`. With `single`, one row `j`
-    /// paired with itself (its twin's slot `j + 1` gets the same sums; a
-    /// caller reads only the first `m` slots). `None`, touching nothing, when
-    /// the rows or slots are out of bounds.
+    /// chunk starting at byte `c0` of each), every widened step:
+    /// accumulators `j..j + 2·pairs` of both rows of `acc`, from zero when
+    /// `zero`. With `single`, one row `j` paired with itself (its twin's slot
+    /// `j + 1` gets the same sums; a caller reads only the first `m` slots).
+    /// `None`, touching nothing, when the rows or slots are out of bounds.
     #[allow(clippy::too_many_arguments)]
     fn mac(
         &self,
@@ -314,48 +331,122 @@ impl Widened<'_> {
     ) -> Option<()> {
         let steps = self.len / 4;
         let rows = if single { 1 } else { 2 * pairs };
-        let (woff, pairs) = if single { (0, 1) } else { (k, pairs) };
         // The asm reads rows j..j + rows of w, bytes c0..c0 + 4·steps of
         // each, and writes slots j..j + 2·pairs of both accumulator rows.
         let last = (j + rows).checked_mul(k)?;
         if w.len() < last || c0 + 4 * steps > k || j + 2 * pairs > super::ACC_ROW {
             return None;
         }
-        let w0 = w.get(j * k + c0..)?;
+        // SAFETY: the reads stay inside rows j..j + rows of `w` and the
+        // slots inside `acc`, as checked; `steps` words of `buf` are widened.
+        unsafe { self.run(acc, w, k, j * k + c0, j, pairs, single, zero, steps) };
+        Some(())
+    }
+
+    /// [`Widened::mac`] over the first `steps` widened steps, which may end
+    /// in a padded one: its read runs up to three bytes past a row (the next
+    /// row's first bytes, times the zero padding). `None`, touching nothing,
+    /// when the furthest read leaves `w` or the slots leave `acc`.
+    #[allow(clippy::too_many_arguments)]
+    fn mac_padded(
+        &self,
+        acc: &mut [[i32; super::ACC_ROW]; 2],
+        w: &[i8],
+        k: usize,
+        c0: usize,
+        j: usize,
+        pairs: usize,
+        single: bool,
+        zero: bool,
+        steps: usize,
+    ) -> Option<()> {
+        let rows = if single { 1 } else { 2 * pairs };
+        if rows == 0 {
+            return Some(());
+        }
+        if j + 2 * pairs > super::ACC_ROW || 4 * steps > self.len {
+            return None;
+        }
+        // The furthest byte read: the end of the last row's steps.
+        let end = k
+            .checked_mul(j + rows - 1)?
+            .checked_add(c0)?
+            .checked_add(4 * steps)?;
+        if w.len() < end {
+            return None;
+        }
+        // SAFETY: every read ends at or before `end ≤ w.len()` and the slots
+        // stay inside `acc`, as checked; `steps` words of `buf` are widened.
+        unsafe { self.run(acc, w, k, j * k + c0, j, pairs, single, zero, steps) };
+        Some(())
+    }
+
+    /// The asm call of [`Widened::mac`] and [`Widened::mac_padded`], from
+    /// byte `at` of `w`.
+    /// # Safety
+    /// `steps` steps widened; `steps` · 4 bytes from `at + p·2·k` and
+    /// `at + p·2·k + k` (or just `at` when `single`) inside `w` for every
+    /// pair p < `pairs`; `j + 2·pairs ≤ ACC_ROW`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn run(
+        &self,
+        acc: &mut [[i32; super::ACC_ROW]; 2],
+        w: &[i8],
+        k: usize,
+        at: usize,
+        j: usize,
+        pairs: usize,
+        single: bool,
+        zero: bool,
+        steps: usize,
+    ) {
+        let (woff, pairs) = if single { (0, 1) } else { (k, pairs) };
         // SAFETY: `nq_dsp_mac_2xn` (above) reads `4·steps` words of `buf`
-        // (written by `fill`), `4·steps` bytes at `w0 + p·2·woff` and
-        // `w0 + p·2·woff + woff` for each pair p (inside rows j..j + rows of
-        // `w`, as checked), reads and writes slots j..j + 2·pairs of the two
-        // 64-slot rows of `acc` (checked), uses its own stack frame, saves and
-        // restores every callee-saved register (AAPCS), and executes only
-        // DSP-extension instructions (`kernel-dsp`). `LDRD` needs `buf` and
-        // `acc` word-aligned: they are arrays of `u32` / `i32`; the weight
-        // loads are single `LDR`s (unaligned allowed).
+        // (written by `fill`), `4·steps` bytes at `w + at + p·2·woff` and
+        // `w + at + p·2·woff + woff` for each pair p (inside `w`: the
+        // caller's contract), reads and writes slots j..j + 2·pairs of the
+        // two 64-slot rows of `acc` (the caller's contract), uses its own
+        // stack frame, saves and restores every callee-saved register
+        // (AAPCS), and executes only DSP-extension instructions
+        // (`kernel-dsp`). `LDRD` needs `buf` and `acc` word-aligned: they
+        // are arrays of `u32` / `i32`; the weight loads are single `LDR`s
+        // (unaligned allowed).
         unsafe {
             nq_dsp_mac_2xn(&MacArgs {
                 acc: acc[0].as_mut_ptr().add(j),
                 x: self.buf.as_ptr().cast(),
-                w: w0.as_ptr(),
+                w: w.as_ptr().add(at),
                 woff,
                 zero: u32::from(zero),
                 steps,
                 pairs,
             });
         }
-        Some(())
     }
 }
 
 /// The conv's channel loop (see [`super::dot_2xn`]), bit-exact with
 /// [`super::scalar::dot_2xn`]: per chunk of the patches, widen the pixel
 /// pair once, then run every pair of weight rows over it in one asm call (an
-/// odd last row pairs with itself); the last `k mod 4` bytes in scalar.
+/// odd last row pairs with itself). A patch length `k` that is not a
+/// multiple of 4 (a 3-channel stem: 27) ends in a step padded with zeros,
+/// whose weight bytes past a row are the next row's first ones, times zero;
+/// only rows whose padded read would leave `w` (the last, or the last few
+/// when `k < 4`) take whole steps and add their last `k mod 4` products in
+/// scalar.
 pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2]) -> usize {
     let k = x0.len().min(x1.len());
     let m = super::rows_2xn(k, w.len());
+    // `m > 0` and the `body == 0` fill below look redundant (the padded
+    // path handles both cases); without them LLVM compiles this function
+    // worse: +25 k instructions on a 16-channel 3×3 layer, measured.
     let body = k & !3;
+    if body != k && m > 0 {
+        return dot_2xn_padded(&x0[..k], &x1[..k], w, m, acc);
+    }
     if body == 0 {
-        // No chunk writes the rows first (a patch shorter than 4 bytes).
+        // No chunk writes the rows first (here only with k = 0 or m = 0).
         acc[0][..m].fill(0);
         acc[1][..m].fill(0);
     }
@@ -390,12 +481,73 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
             }
         }
     }
-    if body < k {
-        let [a0, a1] = acc;
-        for (j, wj) in w.chunks_exact(k).take(m).enumerate() {
-            a0[j] = a0[j].wrapping_add(super::scalar::dot(&x0[body..k], &wj[body..]));
-            a1[j] = a1[j].wrapping_add(super::scalar::dot(&x1[body..k], &wj[body..]));
+    m
+}
+
+/// An odd row count's twin slot back to what it held before the asm used it.
+#[inline]
+fn restore_twin(acc: &mut [[i32; super::ACC_ROW]; 2], m: usize, twin: [Option<i32>; 2]) {
+    if m % 2 == 1 {
+        for (row, v) in acc.iter_mut().zip(twin) {
+            if let (Some(slot), Some(v)) = (row.get_mut(m), v) {
+                *slot = v;
+            }
         }
+    }
+}
+
+/// [`dot_2xn`] for a patch length `k` not a multiple of 4 (a 3-channel
+/// stem: 27), `m ≥ 1` rows: the patches end in a step padded with zeros,
+/// whose weight bytes past a row are the next row's first ones, times zero.
+/// Rows whose padded read would leave `w` (the last, or the last few when
+/// `k < 4`) take whole steps only and add their last `k mod 4` products in
+/// scalar — on a stem, 1 or 2 rows of 16 instead of all.
+#[inline(never)]
+fn dot_2xn_padded(
+    x0: &[i8],
+    x1: &[i8],
+    w: &[i8],
+    m: usize,
+    acc: &mut [[i32; super::ACC_ROW]; 2],
+) -> usize {
+    let k = x0.len();
+    if m == 0 {
+        return 0;
+    }
+    let tail = k % 4;
+    // Rows whose padded last step stays inside `w`; they go in pairs.
+    let padded = (w.len().saturating_sub(4 - tail) / k).min(m);
+    let pairs = padded / 2;
+    let rest = m - 2 * pairs;
+    let twin = [acc[0].get(m).copied(), acc[1].get(m).copied()];
+    let mut buf = [MaybeUninit::<u32>::uninit(); CHUNK];
+    let mut x = Widened {
+        buf: &mut buf,
+        len: 0,
+    };
+    for c0 in (0..k).step_by(CHUNK) {
+        let len = CHUNK.min(k - c0);
+        x.fill(&x0[c0..c0 + len], &x1[c0..c0 + len]);
+        let (all, whole, zero) = (len.div_ceil(4), len / 4, c0 == 0);
+        let ok = x
+            .mac_padded(acc, w, k, c0, 0, pairs, false, zero, all)
+            .and_then(|_| x.mac_padded(acc, w, k, c0, 2 * pairs, rest / 2, false, zero, whole))
+            .and_then(|_| match rest % 2 {
+                1 => x.mac_padded(acc, w, k, c0, m - 1, 1, true, zero, whole),
+                _ => Some(()),
+            });
+        if ok.is_none() {
+            // Unreachable: `m ≤ 64` rows of `k` fit in `w` (rows_2xn), the
+            // padded ones with their read past the row (`padded`).
+            return 0;
+        }
+    }
+    restore_twin(acc, m, twin);
+    let [a0, a1] = acc;
+    let body = k - tail;
+    for (j, wj) in w.chunks_exact(k).enumerate().take(m).skip(2 * pairs) {
+        a0[j] = a0[j].wrapping_add(super::scalar::dot(&x0[body..], &wj[body..]));
+        a1[j] = a1[j].wrapping_add(super::scalar::dot(&x1[body..], &wj[body..]));
     }
     m
 }
@@ -414,6 +566,54 @@ struct RequantArgs {
     hi: i32,
 }
 
+/// SRDHM without its saturating case: `x = (x·m + 2^30) >> 31` in 64 bits
+/// (`SMULL`, the round, the high 32 bits of the shift); clobbers r12 and lr.
+/// The rounding is gemmlowp's (ties away from zero): for a negative product
+/// its nudge `1 − 2^30` and truncating division equal this floor.
+macro_rules! srdhm {
+    ($x:literal, $m:literal) => {
+        concat!(
+            "smull r12, lr, ", $x, ", ", $m, "\n",
+            "adds r12, r12, #0x40000000\n",
+            "adc lr, lr, #0\n",
+            "lsr r12, r12, #31\n",
+            "orr ", $x, ", r12, lr, lsl #1\n",
+        )
+    };
+}
+
+/// The rounding division `RDBP(x, right) = (x + 2^(right−1) − [x < 0]) >>
+/// right` for right ≥ 1, `$half` the operand giving `2^(right−1)`: the sum
+/// overflows only for x ≥ 0 (V set), and is then exact as unsigned, so it
+/// is shifted logically. Clobbers r12.
+macro_rules! rdbp {
+    ($x:literal, $half:literal, $right:literal) => {
+        concat!(
+            "adds r12, ", $x, ", ", $half, "\n",
+            "add r12, r12, ", $x, ", asr #31\n",
+            "ite vs\n",
+            "lsrvs ", $x, ", r12, ", $right, "\n",
+            "asrvc ", $x, ", r12, ", $right, "\n",
+        )
+    };
+}
+
+/// `x = clamp(x + zp, lo, hi)` and one byte stored through `$out`.
+macro_rules! clamp_store {
+    ($x:literal, $zp:literal, $lo:literal, $hi:literal, $out:literal) => {
+        concat!(
+            "add ", $x, ", ", $x, ", ", $zp, "\n",
+            "cmp ", $x, ", ", $lo, "\n",
+            "it lt\n",
+            "movlt ", $x, ", ", $lo, "\n",
+            "cmp ", $x, ", ", $hi, "\n",
+            "it gt\n",
+            "movgt ", $x, ", ", $hi, "\n",
+            "strb ", $x, ", [", $out, "], #1\n",
+        )
+    };
+}
+
 /// One output of `nq_dsp_requantize_row` (registers as said there): load
 /// `acc`, `bias`, `shift`, `mult`; shift left by `max(shift, 0)`; SRDHM as
 /// `SMULL` + round + the high 32 bits of the 64 >> 31, with its one
@@ -426,39 +626,27 @@ struct RequantArgs {
 /// instructions (25 when `shift ≥ 0`).
 macro_rules! requant_one {
     () => {
-        "ldr r9, [r0], #4
-        ldr r10, [r1], #4
-        add r9, r9, r10
-        ldr r11, [r3], #4
-        ldr r10, [r2], #4
-        bic r12, r11, r11, asr #31
-        lsl r9, r9, r12
-        smull r12, lr, r9, r10
-        adds r12, r12, #0x40000000
-        adc lr, lr, #0
-        lsr r12, r12, #31
-        orr r9, r12, lr, lsl #1
-        cmp lr, #0x40000000
-        it eq
-        mvneq r9, #0x80000000
-        rsbs r11, r11, #0
-        ble 3f
-        mov r12, #1
-        lsl r12, r12, r11
-        adds r12, r9, r12, lsr #1
-        add r12, r12, r9, asr #31
-        ite vs
-        lsrvs r9, r12, r11
-        asrvc r9, r12, r11
-        3:
-        add r9, r9, r6
-        cmp r9, r7
-        it lt
-        movlt r9, r7
-        cmp r9, r8
-        it gt
-        movgt r9, r8
-        strb r9, [r4], #1"
+        concat!(
+            "ldr r9, [r0], #4\n",
+            "ldr r10, [r1], #4\n",
+            "add r9, r9, r10\n",
+            "ldr r11, [r3], #4\n",
+            "ldr r10, [r2], #4\n",
+            "bic r12, r11, r11, asr #31\n",
+            "lsl r9, r9, r12\n",
+            srdhm!("r9", "r10"),
+            // SRDHM's one saturating case: the product 2^62, high word 2^30.
+            "cmp lr, #0x40000000\n",
+            "it eq\n",
+            "mvneq r9, #0x80000000\n",
+            "rsbs r11, r11, #0\n",
+            "ble 3f\n",
+            "mov r12, #1\n",
+            "lsl r12, r12, r11\n",
+            rdbp!("r9", "r12, lsr #1", "r11"),
+            "3:\n",
+            clamp_store!("r9", "r6", "r7", "r8", "r4"),
+        )
     };
 }
 
@@ -502,8 +690,73 @@ unsafe fn nq_dsp_requantize_row(args: &RequantArgs) {
     }
 }
 
+/// One output of `nq_dsp_requantize_row_right` (registers as said there):
+/// [`requant_one`] without the three steps its preconditions make dead — no
+/// left shift (every shift < 0), no SRDHM saturation (a multiplier ≥ 0 never
+/// meets `i32::MIN · i32::MIN`), no upper clamp compare (`SSAT #8` gives
+/// ≤ 127, the row's upper clamp) — and with 1 kept in a register: 23
+/// instructions.
+macro_rules! requant_right {
+    () => {
+        concat!(
+            "ldr r9, [r0], #4\n",
+            "ldr r10, [r1], #4\n",
+            "add r9, r9, r10\n",
+            "ldr r10, [r2], #4\n",
+            "ldr r11, [r3], #4\n",
+            srdhm!("r9", "r10"),
+            "rsb r11, r11, #0\n",
+            "lsl r12, r8, r11\n",
+            rdbp!("r9", "r12, lsr #1", "r11"),
+            "add r9, r9, r6\n",
+            "ssat r9, #8, r9\n",
+            "cmp r9, r7\n",
+            "it lt\n",
+            "movlt r9, r7\n",
+            "strb r9, [r4], #1\n",
+        )
+    };
+}
+
+// `nq_dsp_requantize_row_right(args)`: `nq_dsp_requantize_row` for a row
+// whose shifts are all < 0 and multipliers all ≥ 0, clamped to [lo, 127]
+// (`RowQuant::right_only`; `hi` in `args` is ignored): r0–r3 the tables, r4
+// out, r5 count, r6 zp, r7 lo, r8 the constant 1, r9–r12 and lr in flight;
+// two outputs per loop turn, 24 instructions per output.
+/// # Safety
+/// As `nq_dsp_requantize_row`.
+#[inline(never)]
+unsafe fn nq_dsp_requantize_row_right(args: &RequantArgs) {
+    // SAFETY: as `nq_dsp_requantize_row`: the caller's contract covers the
+    // memory; r4–r11 and lr are pushed first and popped last; r0–r3, r12, lr
+    // and the flags are declared clobbered.
+    unsafe {
+        asm!(
+            "push {{r4-r11, lr}}",
+            "ldm r0, {{r0-r7}}",
+            "movs r8, #1",
+            "tst r5, #1",
+            "beq 4f",
+            requant_right!(),
+            "4:",
+            "lsrs r5, r5, #1",
+            "beq 2f",
+            "1:",
+            requant_right!(),
+            requant_right!(),
+            "subs r5, r5, #1",
+            "bne 1b",
+            "2:",
+            "pop {{r4-r11, lr}}",
+            inout("r0") args as *const RequantArgs => _,
+            out("r1") _, out("r2") _, out("r3") _, out("r12") _, out("lr") _,
+        )
+    }
+}
+
 /// The row requantization (see [`super::scalar::requantize_row`]), bit-exact
-/// with it.
+/// with it: `nq_dsp_requantize_row_right` on rows in the common case
+/// ([`super::RowQuant::right_only`]), `nq_dsp_requantize_row` on any other.
 pub fn requantize_row(acc: &[i32], q: &super::RowQuant, out: &mut [i8]) {
     let n = q.span(acc, out);
     let args = RequantArgs {
@@ -517,13 +770,21 @@ pub fn requantize_row(acc: &[i32], q: &super::RowQuant, out: &mut [i8]) {
         lo: q.act[0] as i32,
         hi: q.act[1] as i32,
     };
-    // SAFETY: `nq_dsp_requantize_row` (above) reads `n` `i32`s of `acc`,
-    // `bias`, `mult` and `shift` and writes `n` bytes of `out`, where `n` is
-    // the shortest of the five lengths (`RowQuant::span`); it reads `args`
-    // (alive for the call), saves and restores every callee-saved register
-    // (AAPCS), uses no other memory and executes only Armv7-M instructions
-    // (`SMULL` included), which every `kernel-dsp` core has.
-    unsafe { nq_dsp_requantize_row(&args) }
+    // SAFETY: `nq_dsp_requantize_row` and `nq_dsp_requantize_row_right`
+    // (above) read `n` `i32`s of `acc`, `bias`, `mult` and `shift` and write
+    // `n` bytes of `out`, where `n` is the shortest of the five lengths
+    // (`RowQuant::span`); they read `args` (alive for the call), save and
+    // restore every callee-saved register (AAPCS), use no other memory and
+    // execute only Armv7-M instructions (`SMULL`, `SSAT` included), which
+    // every `kernel-dsp` core has. The second is exact only on rows
+    // `RowQuant::right_only` vouches for (a matter of values, not memory).
+    unsafe {
+        if q.right_only() {
+            nq_dsp_requantize_row_right(&args)
+        } else {
+            nq_dsp_requantize_row(&args)
+        }
+    }
 }
 
 /// Arguments of `nq_dsp_add_row`, loaded with one `LDM`.
@@ -544,15 +805,35 @@ struct AddArgs {
     hi: i32,
 }
 
-// `nq_dsp_add_row(args)`: for i < n, with right = −shift ≥ 1,
+/// One output of `nq_dsp_add_row` (registers as said there): the two codes,
+/// their table entries (input 2's 256 entries after input 1's), the sum
+/// requantized: 24 instructions.
+macro_rules! add_one {
+    () => {
+        concat!(
+            "ldrsb r11, [r0], #1\n",
+            "ldrsb r12, [r1], #1\n",
+            "ldr r11, [r2, r11, lsl #2]\n",
+            "add r12, r12, #256\n",
+            "ldr r12, [r2, r12, lsl #2]\n",
+            "add r11, r11, r12\n",
+            srdhm!("r11", "r5"),
+            rdbp!("r11", "r7", "r6"),
+            clamp_store!("r11", "r8", "r9", "r10", "r3"),
+        )
+    };
+}
+
+// `nq_dsp_add_row(args)`: for i < n, with right = −shift ≥ 1 and mult ≥ 0,
 //   out[i] = clamp(zp + RDBP(SRDHM(t_mid[a[i]] + t_mid[256 + b[i]], mult), right), lo, hi)
 // — the tabulated residual Add, gather and requantization in one loop, all
 // in registers (r0–r3 the pointers, r4 count, r5–r10 mult, right, half, zp,
 // lo, hi; r11, r12, lr in flight): the codes index the tables through
 // signed register offsets (`LDR [t_mid, code, LSL #2]`), the rounding
-// division as in [`requant_one`] with `right` and `half = 2^(right−1)` loaded
-// once: 29 instructions per output (≈ 46 as table sums through the row
-// requantization).
+// division with `right` and `half = 2^(right−1)` loaded once, no SRDHM
+// saturation check (a multiplier ≥ 0 never meets `i32::MIN · i32::MIN`);
+// two outputs per loop turn: 24.5 instructions per output (≈ 46 as table
+// sums through the row requantization).
 /// # Safety
 /// `a`, `b`, `out` valid for `n` elements, `t_mid` 128 entries into a
 /// 512-entry table; the core must be Armv7-M or later.
@@ -565,36 +846,16 @@ unsafe fn nq_dsp_add_row(args: &AddArgs) {
         asm!(
             "push {{r4-r11, lr}}",
             "ldm r0, {{r0-r10}}",
-            "cmp r4, #0",
+            // An odd count: one output first; then pairs.
+            "tst r4, #1",
+            "beq 4f",
+            add_one!(),
+            "4:",
+            "lsrs r4, r4, #1",
             "beq 2f",
             "1:",
-            "ldrsb r11, [r0], #1",
-            "ldrsb r12, [r1], #1",
-            "ldr r11, [r2, r11, lsl #2]",
-            "add r12, r12, #256",
-            "ldr r12, [r2, r12, lsl #2]",
-            "add r11, r11, r12",
-            "smull r12, lr, r11, r5",
-            "adds r12, r12, #0x40000000",
-            "adc lr, lr, #0",
-            "lsr r12, r12, #31",
-            "orr r11, r12, lr, lsl #1",
-            "cmp lr, #0x40000000",
-            "it eq",
-            "mvneq r11, #0x80000000",
-            "adds r12, r11, r7",
-            "add r12, r12, r11, asr #31",
-            "ite vs",
-            "lsrvs r11, r12, r6",
-            "asrvc r11, r12, r6",
-            "add r11, r11, r8",
-            "cmp r11, r9",
-            "it lt",
-            "movlt r11, r9",
-            "cmp r11, r10",
-            "it gt",
-            "movgt r11, r10",
-            "strb r11, [r3], #1",
+            add_one!(),
+            add_one!(),
             "subs r4, r4, #1",
             "bne 1b",
             "2:",
@@ -606,11 +867,11 @@ unsafe fn nq_dsp_add_row(args: &AddArgs) {
 }
 
 /// The tabulated Add row (see [`super::scalar::add_row`]), bit-exact with
-/// it: the asm loop for right shifts (every Add output multiplier seen: the
-/// sum is scaled down from the inputs' `2^20` headroom), the scalar twin for
-/// `shift ≥ 0`.
+/// it: the asm loop for right shifts and multipliers ≥ 0 (every Add output
+/// seen: the sum is scaled down from the inputs' `2^20` headroom, and blobs
+/// hold multipliers ≥ 0), the scalar twin otherwise.
 pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) {
-    if !(-31..0).contains(&q.shift) {
+    if !(-31..0).contains(&q.shift) || q.mult < 0 {
         return super::scalar::add_row(a, b, q, out);
     }
     let right = -q.shift;

@@ -160,21 +160,60 @@ pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &DwTaps) -> bool 
 
 /// Per-channel requantization constants of a row of outputs (one output
 /// pixel's channels): `out[i] = clamp(z + MBQM(acc[i] + bias[i], mult[i], shift[i]), act)`.
+///
+/// Built by [`RowQuant::new`], which also records whether the whole row lies
+/// in the common case every conv layer of the bundled models is in: every
+/// shift < 0 (a right shift) and every multiplier ≥ 0; with no upper clamp
+/// below 127 too ([`RowQuant::right_only`]), kernels may take a shorter path
+/// (the DSP build: 24 instead of 33 instructions per output).
+/// [`RowQuant::rows`] keeps the finding for a slice of the row, so a layer
+/// is scanned once, not per output pixel.
 #[derive(Debug, Clone, Copy)]
 pub struct RowQuant<'a> {
-    /// Folded biases.
-    pub bias: &'a [i32],
-    /// Q31 multipliers M0 (≥ 0).
-    pub mult: &'a [i32],
-    /// Shifts in [−31, 30].
-    pub shift: &'a [i32],
-    /// Output zero point.
-    pub zero_point: i32,
-    /// Output clamp `[lo, hi]`, lo ≤ hi.
-    pub act: [i8; 2],
+    pub(crate) bias: &'a [i32],
+    pub(crate) mult: &'a [i32],
+    pub(crate) shift: &'a [i32],
+    pub(crate) zero_point: i32,
+    pub(crate) act: [i8; 2],
+    /// Every shift < 0 and multiplier ≥ 0, as found by [`RowQuant::new`];
+    /// `false` is always safe (kernels then take their general path).
+    pub(crate) right_shifts: bool,
 }
 
-impl RowQuant<'_> {
+impl<'a> RowQuant<'a> {
+    /// The constants of a row: folded biases, Q31 multipliers M0 (≥ 0 in
+    /// blobs), shifts in [−31, 30], the output zero point and clamp
+    /// `[lo, hi]` (lo ≤ hi). Scans the row once for the common case.
+    pub fn new(
+        bias: &'a [i32],
+        mult: &'a [i32],
+        shift: &'a [i32],
+        zero_point: i32,
+        act: [i8; 2],
+    ) -> Self {
+        let right_shifts = shift.iter().all(|&s| s < 0) && mult.iter().all(|&m| m >= 0);
+        RowQuant {
+            bias,
+            mult,
+            shift,
+            zero_point,
+            act,
+            right_shifts,
+        }
+    }
+
+    /// Entries `r` of the row (`None` when out of bounds of any constant
+    /// row): a slice keeps what [`RowQuant::new`] found for the whole row.
+    #[inline]
+    pub fn rows(&self, r: core::ops::Range<usize>) -> Option<Self> {
+        Some(RowQuant {
+            bias: self.bias.get(r.clone())?,
+            mult: self.mult.get(r.clone())?,
+            shift: self.shift.get(r)?,
+            ..*self
+        })
+    }
+
     /// Outputs a row requantization writes: the shortest of `acc`, `out`
     /// and the three constant rows.
     #[inline]
@@ -182,6 +221,14 @@ impl RowQuant<'_> {
         let consts = self.bias.len().min(self.mult.len()).min(self.shift.len());
         acc.len().min(out.len()).min(consts)
     }
+
+    /// Whether [`RowQuant::new`] found the row in the common case (every
+    /// shift < 0, multiplier ≥ 0, upper clamp 127).
+    #[inline]
+    pub fn right_only(&self) -> bool {
+        self.right_shifts && self.act[1] == i8::MAX
+    }
+
 }
 
 /// The row requantization this build uses (see [`scalar::requantize_row`]).
@@ -240,12 +287,15 @@ fn add_row_by_chunks(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
     let zeros = [0i32; CHUNK];
     let mult = [q.mult; CHUNK];
     let shift = [q.shift; CHUNK];
+    // No kernel of these builds reads `right_shifts`: `false` (never wrong)
+    // spares the check per row.
     let rq = RowQuant {
         bias: &zeros,
         mult: &mult,
         shift: &shift,
         zero_point: q.zero_point,
         act: q.act,
+        right_shifts: false,
     };
     let mut sums = [0i32; CHUNK];
     // The shortest length up front: no chunk of `out` outruns `a` or `b`.

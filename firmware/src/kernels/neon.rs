@@ -88,13 +88,9 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
         }
     }
     let d = 4 * blocks;
-    let tail = RowQuant {
-        bias: &q.bias[d..n],
-        mult: &q.mult[d..n],
-        shift: &q.shift[d..n],
-        ..*q
-    };
-    super::scalar::requantize_row(&acc[d..n], &tail, &mut out[d..n]);
+    if let Some(tail) = q.rows(d..n) {
+        super::scalar::requantize_row(&acc[d..n], &tail, &mut out[d..n]);
+    }
 }
 
 #[cfg(not(target_feature = "dotprod"))]

@@ -105,8 +105,9 @@ fn lcg(s: &mut u32) -> i8 {
 
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
 /// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
-/// offsets, [`dot_2xn`] on 11 shapes, [`depthwise_pixel`] on 7, [`requantize_row`]
-/// on random accumulators with every shift the blob format allows, [`add_row`]
+/// offsets, [`dot_2xn`] on 16 shapes, [`depthwise_pixel`] on 7, [`requantize_row`]
+/// on random accumulators with every shift the blob format allows (half the
+/// rows right shifts only, the kernels' shorter path), [`add_row`]
 /// on random tables (extremes included) with every shift. Returns the number
 /// of mismatching cases.
 #[inline(never)] // its buffers must not sit in `run`'s frame (stack measurement)
@@ -139,12 +140,15 @@ pub fn selftest() -> u32 {
         bad += u32::from(m1 != m2);
     }
     // The conv's channel loop: Helium's asm path (k a multiple of 16) and its
-    // fallback, odd and even row counts, and more rows than one call takes.
+    // fallback, odd and even row counts, and more rows than one call takes;
+    // on DSP, patches not a multiple of 4 long (the padded last step, the
+    // rows that cannot pad, k < 4, a partial last chunk), each with weight
+    // rows ending the slice and with two bytes of slack after them.
     let mut w = [0i8; 1200];
     for v in w.iter_mut() {
         *v = lcg(&mut seed);
     }
-    for (k, rows) in [
+    let shapes = [
         (16, 70),
         (16, 7),
         (48, 3),
@@ -153,15 +157,24 @@ pub fn selftest() -> u32 {
         (9, 5),
         (20, 4),
         (27, 5),
+        (27, 16),
+        (3, 9),
+        (1, 6),
+        (2, 7),
+        (258, 4),
         (260, 4),
         (300, 3),
         (0, 3),
-    ] {
-        let (x0, x1) = (&w[600..600 + k], &w[900..900 + k]);
-        let (mut got, mut want) = ([[1i32; ACC_ROW]; 2], [[1i32; ACC_ROW]; 2]);
-        let m = dot_2xn(x0, x1, &w[..(rows * k).min(1200)], &mut got);
-        bad += u32::from(m != scalar::dot_2xn(x0, x1, &w[..(rows * k).min(1200)], &mut want));
-        bad += u32::from(got != want);
+    ];
+    for (k, rows) in shapes {
+        for slack in [0, 2] {
+            let (x0, x1) = (&w[600..600 + k], &w[900..900 + k]);
+            let ws = &w[..(rows * k + slack).min(1200)];
+            let (mut got, mut want) = ([[1i32; ACC_ROW]; 2], [[1i32; ACC_ROW]; 2]);
+            let m = dot_2xn(x0, x1, ws, &mut got);
+            bad += u32::from(m != scalar::dot_2xn(x0, x1, ws, &mut want));
+            bad += u32::from(got != want);
+        }
     }
     // Depthwise pixels: the 16-wide asm path, its scalar tail, channel strides
     // above the block, padded rows, kernels of several shapes.
@@ -190,12 +203,19 @@ pub fn selftest() -> u32 {
         (hi << 24 | lo << 16 | (lcg(s) as u8 as u32) << 8 | lcg(s) as u8 as u32) as i32
     };
     for round in 0..64 {
+        // Rounds from 32 on: every shift right and the clamp's top at 127,
+        // the rows kernels may take a shorter path on (`RowQuant::right_only`).
+        let right = round >= 32;
         let mut acc = [0i32; 67];
         let mut bias = [0i32; 67];
         let mut mult = [0i32; 67];
         let mut shift = [0i32; 67];
         for i in 0..67 {
-            shift[i] = (i as i32 + round) % 62 - 31;
+            shift[i] = if right {
+                -1 - (i as i32 + round) % 31
+            } else {
+                (i as i32 + round) % 62 - 31
+            };
             // Scale so most results land inside the int8 range (not clamped),
             // where rounding, ties and the nudge for negatives show.
             acc[i] = word(&mut seed) >> (24 + shift[i]).clamp(0, 31);
@@ -222,20 +242,36 @@ pub fn selftest() -> u32 {
             for (i, (a, m)) in cases.into_iter().enumerate() {
                 (acc[i], bias[i], mult[i], shift[i]) = (a, 0, m, -(round * 3));
             }
+        } else if right && round < 40 {
+            // The extremes a right-shift row can hold: the largest products
+            // of either sign, a rounded sum that overflows (x near 2^31,
+            // right ≥ 2), a zero multiplier.
+            let cases = [
+                (i32::MAX, i32::MAX, -2),
+                (i32::MIN, i32::MAX, -2),
+                (i32::MAX, i32::MAX, -1),
+                (i32::MIN, i32::MAX, -31),
+                (i32::MAX, 0, -5),
+                (i32::MIN + 1, 1 << 30, -1),
+            ];
+            for (i, (a, m, s)) in cases.into_iter().enumerate() {
+                (acc[i], bias[i], mult[i], shift[i]) = (a, 0, m, (s - (round - 32)).max(-31));
+            }
         }
         let n = 67 - (round as usize % 5);
         let (mut got, mut want) = ([0i8; 67], [0i8; 67]);
-        let act = [-100 + round as i8, 90];
-        let q = RowQuant {
-            bias: &bias[..n],
-            mult: &mult[..n],
-            shift: &shift[..n],
-            zero_point: round - 32,
-            act,
-        };
+        let act = [-100 + round as i8, if right { 127 } else { 90 }];
+        let q = RowQuant::new(&bias[..n], &mult[..n], &shift[..n], round - 32, act);
+        bad += u32::from(right != q.right_only());
         requantize_row(&acc[..n], &q, &mut got[..n]);
         scalar::requantize_row(&acc[..n], &q, &mut want[..n]);
         bad += u32::from(got != want);
+        // A slice of the row keeps the finding and stays exact.
+        if let Some(part) = q.rows(3..n - 2) {
+            bad += u32::from(part.right_only() != right);
+            requantize_row(&acc[3..n - 2], &part, &mut got[3..n - 2]);
+            bad += u32::from(got != want);
+        }
     }
     // The tabulated Add: every code of both inputs against random tables
     // (scaled like real rescales, plus i32 extremes whose sums wrap and hit
@@ -282,7 +318,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 11 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows; add_row: 62 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 16 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
