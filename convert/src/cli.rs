@@ -248,12 +248,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.min_agreement
         );
     }
-    if args.max_random_deviation.is_nan() || args.max_random_deviation < 0.0 {
-        bail!(
-            "--max-random-deviation must be a non-negative number (or inf), got {}",
-            args.max_random_deviation
-        );
-    }
     if let Some(b) = &args.board {
         if !args.emit.iter().any(|e| e == "nqm") {
             bail!("--board checks the firmware blob: it needs --emit nqm");
@@ -285,6 +279,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.inspect && args.fold_blur.is_none() {
         opts.mode = BlurMode::Auto;
     }
+    opts.validate()?;
     // Real images for the end-to-end check and `auto`'s agreement guard:
     // the evaluation images, else the calibration images.
     let real = match (&args.eval, &args.calib) {
@@ -322,14 +317,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let conv = pipeline::convert(&model, &opts)?;
     if !args.quiet && !args.inspect && opts.mode == BlurMode::Auto {
-        match (&conv.report.guard, &conv.report.random_guard) {
-            (Some(g), _) => println!("{}", g.line()),
-            (None, g) => {
-                if let Some(g) = g {
-                    println!("{}", g.line());
-                }
-                eprintln!("note: {}", pipeline::NO_REAL_IMAGES);
+        if let Some(g) = &conv.report.guard {
+            println!("{}", g.line());
+        } else {
+            if let Some(g) = &conv.report.random_guard {
+                println!("{}", g.line());
             }
+            eprintln!("note: {}", pipeline::NO_REAL_IMAGES);
         }
     }
     if args.quantize.is_some() && !args.inspect {

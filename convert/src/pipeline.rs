@@ -3,7 +3,6 @@
 //! blur, apply, clean up (merge duplicates, share blurs, drop dead nodes), and
 //! verify the result end to end.
 
-use nyquist_onnx::error::Located as _;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -18,6 +17,7 @@ pub use crate::plan::{
 };
 use crate::report::{layer_table, Report};
 use crate::verify::{self, Samples};
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::graph::{toposort, GraphIndex, Namer};
 use nyquist_onnx::passes::{const_fold, cse, dce, fold_bn};
 use nyquist_onnx::pb::{ModelProto, StringStringEntryProto};
@@ -49,12 +49,7 @@ pub fn input_shape(model: &Model, opts: &Options) -> Result<Vec<usize>, ConvertE
 
 /// Run the whole conversion.
 pub fn convert(model: &Model, opts: &Options) -> Result<Conversion, ConvertError> {
-    if opts.tolerance.is_nan() || opts.tolerance < 0.0 {
-        return Err(ConvertError::Usage(format!(
-            "--tolerance must be a non-negative number, got {}",
-            opts.tolerance
-        )));
-    }
+    opts.validate()?;
     let base = model.base_dir().map(PathBuf::from);
     let base = base.as_deref();
     let shape = input_shape(model, opts)?;

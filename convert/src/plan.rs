@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::blur::{BlurSite, Strategy};
 use crate::cost::Cost;
+use crate::error::ConvertError;
 use crate::verify::{Deviation, Samples};
 
 /// What `--fold-blur` asks for.
@@ -64,6 +65,36 @@ pub struct Options {
     /// ([`DEFAULT_MAX_RANDOM_DEVIATION`]; `f64::INFINITY` keeps the
     /// cost-chosen plan unchecked).
     pub max_random_deviation: f64,
+}
+
+impl Options {
+    /// Refuse values no conversion can honour: a negative or NaN tolerance
+    /// or random-input bound (`inf` is a bound: off), an agreement outside
+    /// 0–1. [`crate::pipeline::convert`] checks first; a front end may call
+    /// it earlier (before loading images).
+    pub fn validate(&self) -> Result<(), ConvertError> {
+        let bad = |v: f64| v.is_nan() || v < 0.0;
+        let usage = |m: String| Err(ConvertError::Usage(m));
+        if bad(self.tolerance) {
+            return usage(format!(
+                "--tolerance must be a non-negative number, got {}",
+                self.tolerance
+            ));
+        }
+        if bad(self.max_random_deviation) {
+            return usage(format!(
+                "--max-random-deviation must be a non-negative number (or inf), got {}",
+                self.max_random_deviation
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_agreement) {
+            return usage(format!(
+                "the minimum top-1 agreement is a fraction (0–1; --min-agreement takes percent), got {}",
+                self.min_agreement
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The default of [`Options::max_random_deviation`], set from a measurement
@@ -222,3 +253,53 @@ fn walk_back_text(walked_back: &[String], after: &str) -> String {
 
 /// The note `auto` leaves when it had no real images to check.
 pub const NO_REAL_IMAGES: &str = "no real images were checked (pass --eval DIR, or --calib DIR when quantizing): `auto` bounded each rewrite on the interior of random inputs and the whole plan's deviation on them (--max-random-deviation, set from trained models), but cannot see how the border deviation moves top-1 predictions on this model's data";
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+
+    #[test]
+    fn validate_refuses_what_no_conversion_can_honour() {
+        assert!(Options::default().validate().is_ok());
+        let off = Options {
+            max_random_deviation: f64::INFINITY,
+            ..Options::default()
+        };
+        assert!(off.validate().is_ok());
+        for (opts, flag) in [
+            (
+                Options {
+                    max_random_deviation: -0.1,
+                    ..Options::default()
+                },
+                "--max-random-deviation",
+            ),
+            (
+                Options {
+                    max_random_deviation: f64::NAN,
+                    ..Options::default()
+                },
+                "--max-random-deviation",
+            ),
+            (
+                Options {
+                    tolerance: -1.0,
+                    ..Options::default()
+                },
+                "--tolerance",
+            ),
+            (
+                Options {
+                    min_agreement: 99.5,
+                    ..Options::default()
+                },
+                "percent",
+            ),
+        ] {
+            match opts.validate() {
+                Err(ConvertError::Usage(m)) => assert!(m.contains(flag), "{m}"),
+                other => panic!("expected a usage error naming {flag}, got {other:?}"),
+            }
+        }
+    }
+}

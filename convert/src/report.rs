@@ -1,6 +1,5 @@
 //! The conversion report: Markdown for people, JSON for programs.
 
-use nyquist_onnx::error::Located as _;
 use std::fmt::Write as _;
 
 use prost::Message;
@@ -14,6 +13,7 @@ use crate::error::ConvertError;
 use crate::plan::{BlurMode, Decision, Options};
 use crate::verify::EndToEnd;
 use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::graph::{node_label, GraphIndex};
 use nyquist_onnx::pb::ModelProto;
 use nyquist_onnx::Model;

@@ -2,7 +2,6 @@
 //! model run, the isolated check of one rewrite against the original region, and
 //! the end-to-end comparison of two models.
 
-use nyquist_onnx::error::Located as _;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -15,6 +14,7 @@ use serde::Serialize;
 use crate::blur::region::Footprint;
 use crate::blur::Rewrite;
 use crate::error::ConvertError;
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::graph::GraphIndex;
 use nyquist_onnx::pb::{
     tensor_proto::DataType, tensor_shape_proto, type_proto, GraphProto, ModelProto,

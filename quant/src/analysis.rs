@@ -16,7 +16,6 @@
 //!
 //! Rows are ranked worst SQNR first.
 
-use nyquist_onnx::error::Located as _;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -29,6 +28,7 @@ use super::calib::{Observer, BINS};
 use super::graph::{QGraph, QOp};
 use super::params::QParams;
 use crate::error::QuantError;
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::pb::{ModelProto, ValueInfoProto};
 
 /// Calibration images the SQNR is measured on (at most).

@@ -4,7 +4,6 @@
 //! opset 20: `Div(√2) → Erf → Add(1) → Mul(x) → Mul(0.5)`; SiLU `Sigmoid → Mul`),
 //! and which tensors need a calibrated range.
 
-use nyquist_onnx::error::Located as _;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -12,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::QuantError;
 use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::graph::{node_label, GraphIndex};
 use nyquist_onnx::pb::{GraphProto, NodeProto};
 use nyquist_onnx::{attr, Tensor};

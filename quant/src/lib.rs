@@ -41,12 +41,12 @@ pub use error::QuantError;
 pub use graph::{QGraph, QOp, Weighted};
 pub use params::{QParams, TensorQuant};
 
-use nyquist_onnx::error::Located as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::pb::ModelProto;
 use params::WeightQuant;
 

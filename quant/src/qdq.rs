@@ -4,7 +4,6 @@
 //! (axis 0), biases int32 behind one at scale `s_x·s_w[o]`. A fused ReLU stays in
 //! the graph; only its output is quantized, so a runtime can fuse it.
 
-use nyquist_onnx::error::Located as _;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -12,6 +11,7 @@ use super::graph::{QGraph, Weighted};
 use super::params::{quantize_bias, QParams, TensorQuant};
 use crate::error::QuantError;
 use nyquist_onnx::attr::{make_int, node};
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::graph::{node_label, toposort, Namer};
 use nyquist_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 

@@ -7,10 +7,10 @@
 //! which applies it to any int8 model it loads); the converter writes its
 //! result as `*.int8.tract.onnx`, so the file on disk is what both engines run.
 
-use nyquist_onnx::error::Located as _;
 use prost::Message;
 
 use crate::error::QuantError;
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::pb::ModelProto;
 
 pub use nyquist_runtime::int8::Rewritten;

@@ -14,7 +14,6 @@
 pub mod deploy;
 pub mod plan;
 
-use nyquist_onnx::error::Located as _;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -26,6 +25,7 @@ use serde::Serialize;
 use crate::error::ConvertError;
 use nyquist_onnx::attr;
 use nyquist_onnx::conv::ConvGeom;
+use nyquist_onnx::error::Located as _;
 use nyquist_onnx::graph::{node_label, GraphIndex};
 use nyquist_onnx::pb::{GraphProto, ModelProto};
 use nyquist_quant::graph::{Fused, QGraph, QOp};
