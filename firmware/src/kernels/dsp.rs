@@ -442,8 +442,12 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
     // path handles both cases); without them LLVM compiles this function
     // worse: +25 k instructions on a 16-channel 3×3 layer, measured.
     let body = k & !3;
+    // A separate uninitialized buffer: built inside the struct with `len`,
+    // LLVM merged it into one 1 KiB memset per call. One for both paths
+    // (each its own cost 1 KiB more stack).
+    let mut buf = [MaybeUninit::<u32>::uninit(); CHUNK];
     if body != k && m > 0 {
-        return dot_2xn_padded(&x0[..k], &x1[..k], w, m, acc);
+        return dot_2xn_padded(&x0[..k], &x1[..k], w, m, acc, &mut buf);
     }
     if body == 0 {
         // No chunk writes the rows first (here only with k = 0 or m = 0).
@@ -453,9 +457,6 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
     // An odd last row's twin slot is scratch for the asm; keep its value
     // (callers and tests see slots past `m` untouched).
     let twin = [acc[0].get(m).copied(), acc[1].get(m).copied()];
-    // A separate uninitialized buffer: built inside the struct with `len`,
-    // LLVM merged it into one 1 KiB memset per call.
-    let mut buf = [MaybeUninit::<u32>::uninit(); CHUNK];
     let mut x = Widened {
         buf: &mut buf,
         len: 0,
@@ -509,6 +510,7 @@ fn dot_2xn_padded(
     w: &[i8],
     m: usize,
     acc: &mut [[i32; super::ACC_ROW]; 2],
+    buf: &mut [MaybeUninit<u32>; CHUNK],
 ) -> usize {
     let k = x0.len();
     if m == 0 {
@@ -520,11 +522,7 @@ fn dot_2xn_padded(
     let pairs = padded / 2;
     let rest = m - 2 * pairs;
     let twin = [acc[0].get(m).copied(), acc[1].get(m).copied()];
-    let mut buf = [MaybeUninit::<u32>::uninit(); CHUNK];
-    let mut x = Widened {
-        buf: &mut buf,
-        len: 0,
-    };
+    let mut x = Widened { buf, len: 0 };
     for c0 in (0..k).step_by(CHUNK) {
         let len = CHUNK.min(k - c0);
         x.fill(&x0[c0..c0 + len], &x1[c0..c0 + len]);
@@ -570,6 +568,7 @@ struct RequantArgs {
 /// (`SMULL`, the round, the high 32 bits of the shift); clobbers r12 and lr.
 /// The rounding is gemmlowp's (ties away from zero): for a negative product
 /// its nudge `1 − 2^30` and truncating division equal this floor.
+#[rustfmt::skip] // one asm instruction per line
 macro_rules! srdhm {
     ($x:literal, $m:literal) => {
         concat!(
@@ -586,6 +585,7 @@ macro_rules! srdhm {
 /// right` for right ≥ 1, `$half` the operand giving `2^(right−1)`: the sum
 /// overflows only for x ≥ 0 (V set), and is then exact as unsigned, so it
 /// is shifted logically. Clobbers r12.
+#[rustfmt::skip] // one asm instruction per line
 macro_rules! rdbp {
     ($x:literal, $half:literal, $right:literal) => {
         concat!(
@@ -599,6 +599,7 @@ macro_rules! rdbp {
 }
 
 /// `x = clamp(x + zp, lo, hi)` and one byte stored through `$out`.
+#[rustfmt::skip] // one asm instruction per line
 macro_rules! clamp_store {
     ($x:literal, $zp:literal, $lo:literal, $hi:literal, $out:literal) => {
         concat!(

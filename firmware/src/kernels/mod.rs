@@ -228,7 +228,6 @@ impl<'a> RowQuant<'a> {
     pub fn right_only(&self) -> bool {
         self.right_shifts && self.act[1] == i8::MAX
     }
-
 }
 
 /// The row requantization this build uses (see [`scalar::requantize_row`]).
