@@ -5,6 +5,13 @@
  *   qemu-aarch64 -cpu neoverse-n1 \
  *       -plugin target/qemu-plugin/libinsn_count.so,out=counts.json prog args
  *
+ * With `blocks=FILE` too, it also writes one line per translated block,
+ * `VADDR INSNS RUNS [RUNS_AT_MARK ...]` (hex, then decimals; a block
+ * translated twice has two lines): how often it ran in all and, for every
+ * marker executed, how often it had run by then — the raw data of a
+ * profile by address, whole-run or between markers (`cargo xtask fw
+ * profile` maps it to the firmware's symbols, per inference).
+ *
  * Built by xtask (`xtask/src/qemu_plugin.rs`) against the `qemu-plugin.h` of
  * the installed QEMU's own Debian source package (Debian ships no plugins).
  * Counting is done with inline adds registered once per translation block:
@@ -78,6 +85,66 @@ static uint64_t events[N_EVENTS];
 static char *out_path;
 static int is_a64;
 
+/* Per translated block (with `blocks=`): where it starts, its instructions
+ * and how often it ran; allocated in slabs that never move (the inline adds
+ * hold pointers into them). */
+struct block {
+    uint64_t vaddr;
+    uint64_t insns;
+    uint64_t runs;
+};
+#define SLAB 4096
+static struct block **slabs;
+static size_t n_blocks, cap_slabs;
+static char *blocks_path;
+/* The blocks' run counts at every marker (with `blocks=`): a snapshot per
+ * marker, of the blocks translated by then. */
+static uint64_t **snaps;
+static size_t *snap_len;
+static size_t n_snaps, cap_snaps;
+
+static void snapshot_blocks(void)
+{
+    if (n_snaps == cap_snaps) {
+        cap_snaps = cap_snaps ? 2 * cap_snaps : 64;
+        snaps = realloc(snaps, cap_snaps * sizeof *snaps);
+        snap_len = realloc(snap_len, cap_snaps * sizeof *snap_len);
+        if (!snaps || !snap_len) {
+            abort();
+        }
+    }
+    uint64_t *s = malloc((n_blocks ? n_blocks : 1) * sizeof *s);
+    if (!s) {
+        abort();
+    }
+    for (size_t i = 0; i < n_blocks; i++) {
+        s[i] = slabs[i / SLAB][i % SLAB].runs;
+    }
+    snaps[n_snaps] = s;
+    snap_len[n_snaps] = n_blocks;
+    n_snaps++;
+}
+
+static struct block *new_block(void)
+{
+    if (n_blocks == cap_slabs * SLAB) {
+        cap_slabs = cap_slabs ? 2 * cap_slabs : 16;
+        slabs = realloc(slabs, cap_slabs * sizeof *slabs);
+        if (!slabs) {
+            abort();
+        }
+    }
+    if (n_blocks % SLAB == 0) {
+        slabs[n_blocks / SLAB] = calloc(SLAB, sizeof(struct block));
+        if (!slabs[n_blocks / SLAB]) {
+            abort();
+        }
+    }
+    struct block *b = &slabs[n_blocks / SLAB][n_blocks % SLAB];
+    n_blocks++;
+    return b;
+}
+
 /* hint #100 (a64) and hint.w #100 (T32, halfwords F3AF 8064) */
 #define MARK_INSN (0xD503201Fu | (100u << 5))
 #define MARK_T32_HW1 0xF3AFu
@@ -105,6 +172,9 @@ static void on_mark(unsigned int vcpu_index, void *userdata)
     memcpy(marks[n_marks].c, counts, sizeof counts);
     memcpy(marks[n_marks].e, events, sizeof events);
     n_marks++;
+    if (blocks_path) {
+        snapshot_blocks();
+    }
 }
 
 /* Encodings from the Arm ARM (DDI 0487), "Advanced SIMD three same (FP16,
@@ -211,6 +281,34 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                 tb, QEMU_PLUGIN_INLINE_ADD_U64, &events[e], per_event[e]);
         }
     }
+    if (blocks_path) {
+        struct block *b = new_block();
+        b->vaddr = qemu_plugin_tb_vaddr(tb);
+        b->insns = n;
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->runs, 1);
+    }
+}
+
+static void write_blocks(void)
+{
+    FILE *f = fopen(blocks_path, "w");
+    if (!f) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "insn_count: cannot write %s\n", blocks_path);
+        qemu_plugin_outs(msg);
+        return;
+    }
+    for (size_t i = 0; i < n_blocks; i++) {
+        const struct block *b = &slabs[i / SLAB][i % SLAB];
+        if (b->runs) {
+            fprintf(f, "%" PRIx64 " %" PRIu64 " %" PRIu64, b->vaddr, b->insns, b->runs);
+            for (size_t j = 0; j < n_snaps; j++) {
+                fprintf(f, " %" PRIu64, i < snap_len[j] ? snaps[j][i] : 0);
+            }
+            fputc('\n', f);
+        }
+    }
+    fclose(f);
 }
 
 /* {"instructions": N, "classes": {...}, "events": {...}} */
@@ -235,6 +333,9 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 {
     (void)id;
     (void)p;
+    if (blocks_path) {
+        write_blocks();
+    }
     FILE *f = fopen(out_path, "w");
     if (!f) {
         char msg[512];
@@ -268,8 +369,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "out=", 4) == 0) {
             out_path = strdup(argv[i] + 4);
+        } else if (strncmp(argv[i], "blocks=", 7) == 0) {
+            blocks_path = strdup(argv[i] + 7);
         } else {
-            fprintf(stderr, "insn_count: unknown argument `%s` (expected out=FILE)\n", argv[i]);
+            fprintf(stderr, "insn_count: unknown argument `%s` (expected out=FILE, blocks=FILE)\n", argv[i]);
             return 1;
         }
     }

@@ -334,12 +334,13 @@ pub fn run_qemu_counted(
 /// `cargo xtask fw run|bench|build --board B [--model M] [--probe] [--json OUT]`.
 pub fn fw(args: &[String]) -> Result<()> {
     let (command, rest) = args.split_first().context(
-        "usage: cargo xtask fw run|bench|build --board BOARD [--model bundled|resnet8] [--probe] [--json OUT]",
+        "usage: cargo xtask fw run|bench|build|profile --board BOARD [--model bundled|resnet8] [--probe] [--json OUT] [--top N]",
     )?;
     let mut name = None;
     let mut probe = false;
     let mut model = None;
     let mut json = None;
+    let mut top = 25;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -347,6 +348,12 @@ pub fn fw(args: &[String]) -> Result<()> {
             "--probe" => probe = true,
             "--model" => model = Some(FwModel::parse(it.next().map_or("", String::as_str))?),
             "--json" => json = Some(PathBuf::from(it.next().context("--json needs a file")?)),
+            "--top" => {
+                top = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .context("--top needs a number")?
+            }
             other => bail!("fw: unknown argument `{other}`"),
         }
     }
@@ -403,7 +410,8 @@ pub fn fw(args: &[String]) -> Result<()> {
             }
             check(&b, code, &lines)
         }
-        other => bail!("fw: unknown command `{other}` (run, bench, build)"),
+        "profile" => crate::fw_profile::profile(&b, &data, model, top),
+        other => bail!("fw: unknown command `{other}` (run, bench, build, profile)"),
     }
 }
 

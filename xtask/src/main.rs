@@ -8,6 +8,7 @@
 //! | `ci` | every check CI runs: fmt, clippy, all tests (host and cross) |
 //! | `fw run\|build --board B [--model M] [--probe]` | the firmware demo on a QEMU board or (probe-rs) a Pico 2 |
 //! | `fw bench [--board B] [--model M] [--json OUT]` | per-layer instructions and the cycle estimate of every kernel build |
+//! | `fw profile --board B [--model M] [--top N]` | instructions by function (per-block counts mapped to the ELF's symbols) |
 //! | `bench [convert\|quant\|corrupt\|runtime]` | benchmarks, printed as ratios against a baseline from the same run |
 //! | `insn-count-check` | build the QEMU instruction-counting plugin and check it on a hand-counted program |
 //!
@@ -23,6 +24,7 @@ mod fw;
 mod fw_bench;
 mod fw_cycles;
 mod fw_log;
+mod fw_profile;
 mod qemu_plugin;
 mod util;
 
@@ -73,6 +75,7 @@ fn print_help() {
          build-runtime --target aarch64|armv7   static `nyquist` for ARM Linux boards\n\
          fw run|build --board qemu-an547|qemu-an386|pico2 [--model bundled|resnet8] [--probe]   firmware demo\n\
          fw bench [--board B] [--model M] [--json OUT]   instructions and cycle estimate per kernel build\n\
+         fw profile --board B [--model M] [--top N]   instructions by function\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
          bench [convert|quant|corrupt] | bench runtime [--target aarch64] [--rounds N] [--json OUT]\n\
          \x20                      benchmarks with ratios against their baseline\n\

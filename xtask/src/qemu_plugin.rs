@@ -206,12 +206,39 @@ pub fn count(
     prog: &[String],
     envs: &[(&str, &str)],
 ) -> Result<(Counts, Vec<u8>)> {
+    run_plugin(plugin, qemu, qemu_args, prog, envs, None)
+}
+
+/// [`count`], also writing the plugin's per-block executions to `blocks`
+/// (`VADDR INSNS RUNS` lines, read by [`Block::parse`]).
+pub fn count_blocks(
+    plugin: &Path,
+    qemu: &str,
+    qemu_args: &[&str],
+    prog: &[String],
+    blocks: &Path,
+) -> Result<(Counts, Vec<u8>)> {
+    run_plugin(plugin, qemu, qemu_args, prog, &[], Some(blocks))
+}
+
+fn run_plugin(
+    plugin: &Path,
+    qemu: &str,
+    qemu_args: &[&str],
+    prog: &[String],
+    envs: &[(&str, &str)],
+    blocks: Option<&Path>,
+) -> Result<(Counts, Vec<u8>)> {
     let out = tempfile_path("insn-count", "json");
+    let mut opts = format!("{},out={}", plugin.display(), out.display());
+    if let Some(b) = blocks {
+        opts.push_str(&format!(",blocks={}", b.display()));
+    }
     let c = cmd(qemu)
         .envs(envs.iter().copied())
         .args(qemu_args)
         .arg("-plugin")
-        .arg(format!("{},out={}", plugin.display(), out.display()))
+        .arg(opts)
         .args(prog)
         .quiet()
         .ignore_status();
@@ -228,6 +255,66 @@ pub fn count(
     let _ = std::fs::remove_file(&out);
     let counts: Counts = serde_json::from_str(&text).context("plugin output")?;
     Ok((counts, o.stdout))
+}
+
+/// One translated block of a `blocks=` run: its first instruction's address,
+/// its instructions, how often it ran, and how often it had run at each
+/// marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub addr: u64,
+    pub insns: u64,
+    pub runs: u64,
+    pub at_marks: Vec<u64>,
+}
+
+impl Block {
+    /// The plugin's `VADDR INSNS RUNS [RUNS_AT_MARK ...]` lines (hex, then
+    /// decimals).
+    pub fn parse(text: &str) -> Result<Vec<Block>> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let bad = || {
+                    format!(
+                        "blocks line {}: `{l}` is not `VADDR INSNS RUNS [RUNS_AT_MARK ...]`",
+                        i + 1
+                    )
+                };
+                anyhow::ensure!(f.len() >= 3, bad());
+                let num = |s: &str| s.parse::<u64>().with_context(bad);
+                Ok(Block {
+                    addr: u64::from_str_radix(f[0], 16).with_context(bad)?,
+                    insns: num(f[1])?,
+                    runs: num(f[2])?,
+                    at_marks: f[3..].iter().map(|s| num(s)).collect::<Result<_>>()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Instructions it executed in all.
+    pub fn executed(&self) -> u64 {
+        self.insns * self.runs
+    }
+
+    /// The block with `runs` counted only between markers 2i and 2i + 1
+    /// (a start and an end per inference), `None` unless the markers come in
+    /// pairs.
+    pub fn between_marks(&self) -> Option<Block> {
+        let m = &self.at_marks;
+        if m.is_empty() || !m.len().is_multiple_of(2) {
+            return None;
+        }
+        let runs = m.chunks_exact(2).map(|p| p[1].saturating_sub(p[0])).sum();
+        Some(Block {
+            runs,
+            at_marks: Vec::new(),
+            ..self.clone()
+        })
+    }
 }
 
 fn tempfile_path(stem: &str, ext: &str) -> PathBuf {
@@ -250,13 +337,38 @@ pub fn self_test(target_dir: &Path) -> Result<()> {
         .args(["-march=armv8.2-a+dotprod", "-nostdlib", "-static", "-o"])
         .arg(&exe)
         .arg("xtask/qemu-plugin/probe.S"))?;
-    let (c, _) = count(
+    let blocks_path = tempfile_path("probe-blocks", "txt");
+    let (c, _) = count_blocks(
         &plugin,
         "qemu-aarch64",
         &["-cpu", "neoverse-n1"],
         &[exe.display().to_string()],
-        &[],
+        &blocks_path,
     )?;
+    let blocks = Block::parse(&std::fs::read_to_string(&blocks_path)?)?;
+    let _ = std::fs::remove_file(&blocks_path);
+    // The profile by block adds up to the total, and the loop body (10
+    // instructions from `1:` to `b.ne`) is a block of its own that ran 99
+    // or 100 times (the first turn may share the block from `_start`).
+    let executed: u64 = blocks.iter().map(Block::executed).sum();
+    anyhow::ensure!(
+        executed == 1008 && blocks.iter().any(|b| b.insns == 10 && b.runs >= 99),
+        "insn_count self-test: blocks add up to {executed} (expected 1008), loop block {:?}",
+        blocks.iter().find(|b| b.runs > 1)
+    );
+    // Three markers, so three snapshots per block; between the first two
+    // the loop ran (all of it, or all but a first turn in the entry block).
+    let snapshots = blocks.iter().all(|b| b.at_marks.len() == 3);
+    let looped: u64 = blocks
+        .iter()
+        .filter(|_| snapshots)
+        .map(|b| b.insns * (b.at_marks[1] - b.at_marks[0]))
+        .sum();
+    anyhow::ensure!(
+        snapshots && (990..=1003).contains(&looped),
+        "insn_count self-test: block snapshots at the markers {:?}",
+        blocks
+    );
     let class = |k: &str| c.classes.get(k).copied().unwrap_or(0);
     let want = [
         ("sdot", 200),
@@ -294,9 +406,10 @@ pub fn self_test(target_dir: &Path) -> Result<()> {
         c.marks
     );
     println!(
-        "insn_count plugin: exact counts on the probe program ({} instructions, {} markers)",
+        "insn_count plugin: exact counts on the probe program ({} instructions, {} markers, {} blocks)",
         c.instructions,
-        c.marks.len()
+        c.marks.len(),
+        blocks.len()
     );
     self_test_t32(target_dir)
 }
