@@ -7,8 +7,8 @@
 
 use nyquist_firmware::arith::requantize;
 use nyquist_firmware::kernels::{
-    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, AddRow,
-    DwTaps, RowQuant, ACC_ROW, KERNEL,
+    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, mac_row,
+    requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
 };
 use proptest::prelude::*;
 
@@ -115,6 +115,45 @@ proptest! {
         requantize_row(&acc, &q, &mut got);
         scalar::requantize_row(&acc, &q, &mut want);
         prop_assert_eq!(got, want, "kernel {}", KERNEL);
+    }
+
+    /// Patches read in place equal the gathered patch through the scalar
+    /// channel loop (the reference's reference), and the build's kernel
+    /// equals the scalar one; too-short inputs give no rows.
+    #[test]
+    fn dot_2xn_strided_equals_the_gathered_patch(
+        rows in 0usize..4,
+        run in 0usize..40,
+        gap in 0usize..9,
+        m in 1usize..12,
+        seed in any::<u64>(),
+        short in any::<bool>(),
+    ) {
+        let st = Strided { rows, run, stride: run + gap };
+        let mut s = seed;
+        let mut next = || { s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (s >> 56) as i8 };
+        let span = st.span().unwrap();
+        let x0: Vec<i8> = (0..span + 5).map(|_| next()).collect();
+        let x1: Vec<i8> = (0..span + 3).map(|_| next()).collect();
+        let w: Vec<i8> = (0..m * rows * run).map(|_| next()).collect();
+        let x1 = if short && span > 0 { &x1[..span - 1] } else { &x1[..] };
+        let (mut got, mut scal) = ([[9i32; ACC_ROW]; 2], [[9i32; ACC_ROW]; 2]);
+        let n = dot_2xn_strided(&x0, x1, &st, &w, &mut got);
+        let ns = scalar::dot_2xn_strided(&x0, x1, &st, &w, &mut scal);
+        prop_assert_eq!(n, ns);
+        prop_assert_eq!(got, scal, "kernel {}", KERNEL);
+        if short && span > 0 {
+            prop_assert_eq!(n, 0);
+        } else {
+            let gather = |x: &[i8]| -> Vec<i8> {
+                (0..rows).flat_map(|r| x[r * st.stride..r * st.stride + run].to_vec()).collect()
+            };
+            let mut want = [[9i32; ACC_ROW]; 2];
+            let nw = scalar::dot_2xn(&gather(&x0), &gather(x1), &w, &mut want);
+            prop_assert_eq!(n, nw);
+            prop_assert_eq!(&got[0][..n], &want[0][..n]);
+            prop_assert_eq!(&got[1][..n], &want[1][..n]);
+        }
     }
 
     /// The tabulated Add row: random tables (wrapping sums included), every

@@ -13,7 +13,8 @@
 
 use crate::arith::requantize;
 use crate::kernels::{
-    copy, depthwise_pixel, dot, dot_2xn, mac_row, requantize_row, DwTaps, RowQuant, ACC_ROW,
+    copy, depthwise_pixel, dot, dot_2xn, dot_2xn_strided, mac_row, requantize_row, DwTaps,
+    RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
 };
 use nyquist_nqm::Tensor;
 
@@ -153,7 +154,20 @@ fn gather(
     Some(())
 }
 
-/// Any conv but depthwise: pixel pairs × channel pairs through [`dot_2xn`].
+/// Where output pixel `p`'s patch starts in the input, when every tap lies
+/// inside it: the offset of its top-left tap's first channel.
+#[inline]
+fn patch_inside(x: &Tensor, g: &Geom, ow: usize, p: usize) -> Option<usize> {
+    let (h, w, cin) = (x.h as usize, x.w as usize, x.c as usize);
+    let (oy, ox) = (p / ow, p % ow);
+    let iy0 = (oy * g.s[0]).checked_sub(g.pad[0])?;
+    let ix0 = (ox * g.s[1]).checked_sub(g.pad[1])?;
+    (iy0 + g.k[0] <= h && ix0 + g.k[1] <= w).then_some((iy0 * w + ix0) * cin)
+}
+
+/// Any conv but depthwise: pixel pairs × channel pairs through [`dot_2xn`]
+/// (on the DSP build, a pair whose taps all lie inside the input through
+/// [`dot_2xn_strided`], read in place).
 pub(super) fn conv(
     x: &Tensor,
     y: &Tensor,
@@ -168,6 +182,13 @@ pub(super) fn conv(
     let plen = cin_g * g.k[0] * g.k[1];
     let (ow, npix) = (y.w as usize, y.h as usize * y.w as usize);
     let in_place = g.k == [1, 1] && g.pad == [0, 0] && g.groups == 1;
+    // Kernel rows read in place need whole 4-byte steps per row.
+    let rows_ok = ROWS_IN_PLACE && !in_place && g.groups == 1 && (g.k[1] * cin).is_multiple_of(4);
+    let strided = Strided {
+        rows: g.k[0],
+        run: g.k[1] * cin,
+        stride: x.w as usize * cin,
+    };
     let (pa, pb) = scratch.split_at_mut(plen.min(scratch.len()));
     let zp = y.zero_point as i32;
     // Every accumulator a block reads was written by that block first.
@@ -175,6 +196,24 @@ pub(super) fn conv(
     for p in (0..npix).step_by(2) {
         // The last pixel of an odd count pairs with itself; its twin is dropped.
         let p1 = (p + 1).min(npix - 1);
+        if rows_ok {
+            if let (Some(a0), Some(a1)) = (patch_inside(x, g, ow, p), patch_inside(x, g, ow, p1)) {
+                let (x0, x1) = (xin.get(a0..)?, xin.get(a1..)?);
+                for c0 in (0..cout).step_by(OC_BLOCK) {
+                    let nb = OC_BLOCK.min(cout - c0);
+                    let rows = q.weights.get(c0 * plen..(c0 + nb) * plen)?;
+                    if dot_2xn_strided(x0, x1, &strided, rows, &mut acc) != nb {
+                        return None;
+                    }
+                    let pixels = if p1 != p { 2 } else { 1 };
+                    for (k, px) in [p, p1].into_iter().take(pixels).enumerate() {
+                        let out = yout.get_mut(px * cout + c0..)?;
+                        q.row(&acc[k][..nb], c0, zp, g.act, out)?;
+                    }
+                }
+                continue;
+            }
+        }
         for grp in 0..g.groups {
             let (a, b): (&[i8], &[i8]) = if in_place {
                 let at = |p: usize| ((p / ow) * g.s[0] * x.w as usize + (p % ow) * g.s[1]) * cin;

@@ -311,6 +311,28 @@ impl Widened<'_> {
         }
     }
 
+    /// Widen `n` bytes of `x0` and `x1` (`n` a multiple of 4, at most the
+    /// room left in the buffer) after what is there.
+    #[inline(always)]
+    fn append(&mut self, x0: &[i8], x1: &[i8], n: usize) {
+        let n = n.min(x0.len()).min(x1.len()).min(CHUNK - self.len) & !3;
+        // SAFETY: `nq_dsp_widen_pair` (above) reads `n` bytes of `x0` and of
+        // `x1` (in bounds: n ≤ both lengths) with single `LDR`s (unaligned
+        // allowed), writes `n` words from word `len` of `buf` (in bounds:
+        // len + n ≤ CHUNK; word-aligned `MaybeUninit<u32>`s), saves and
+        // restores the callee-saved registers it uses, and executes only
+        // DSP-extension instructions (`kernel-dsp`).
+        unsafe {
+            nq_dsp_widen_pair(
+                self.buf.as_mut_ptr().add(self.len).cast(),
+                x0.as_ptr(),
+                x1.as_ptr(),
+                n / 4,
+            );
+        }
+        self.len += n;
+    }
+
     /// `pairs` row pairs from row `j` (even) of `w` (rows of `k` bytes, this
     /// chunk starting at byte `c0` of each), every widened step:
     /// accumulators `j..j + 2·pairs` of both rows of `acc`, from zero when
@@ -482,6 +504,68 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
             }
         }
     }
+    m
+}
+
+/// The conv's channel loop on patches read in place (see
+/// [`super::dot_2xn_strided`]), bit-exact with
+/// [`super::scalar::dot_2xn_strided`]: the runs widened straight into the
+/// chunk buffer, [`CHUNK`] bytes at a time across run boundaries, then every
+/// pair of weight rows over each chunk as in [`dot_2xn`]. Runs whose length
+/// is not a multiple of 4 go through the scalar reference. Not inlined: its
+/// 1 KiB chunk buffer must not sit in the conv's frame beside [`dot_2xn`]'s.
+#[inline(never)]
+pub fn dot_2xn_strided(
+    x0: &[i8],
+    x1: &[i8],
+    s: &super::Strided,
+    w: &[i8],
+    acc: &mut [[i32; super::ACC_ROW]; 2],
+) -> usize {
+    let Some(span) = s.span() else { return 0 };
+    if x0.len() < span || x1.len() < span {
+        return 0;
+    }
+    if !s.run.is_multiple_of(4) {
+        return super::scalar::dot_2xn_strided(x0, x1, s, w, acc);
+    }
+    let k = s.rows * s.run;
+    let m = super::rows_2xn(k, w.len());
+    if m == 0 {
+        return 0;
+    }
+    let twin = [acc[0].get(m).copied(), acc[1].get(m).copied()];
+    let mut buf = [MaybeUninit::<u32>::uninit(); CHUNK];
+    let mut x = Widened {
+        buf: &mut buf,
+        len: 0,
+    };
+    let mut c0 = 0;
+    for r in 0..s.rows {
+        let at = r * s.stride;
+        let mut off = 0;
+        while off < s.run {
+            let n = (s.run - off).min(CHUNK - x.len);
+            x.append(&x0[at + off..], &x1[at + off..], n);
+            off += n;
+            let last = r + 1 == s.rows && off == s.run;
+            if x.len == CHUNK || last {
+                let ok = x
+                    .mac(acc, w, k, c0, 0, m / 2, false, c0 == 0)
+                    .and_then(|_| match m % 2 {
+                        1 => x.mac(acc, w, k, c0, m - 1, 1, true, c0 == 0),
+                        _ => Some(()),
+                    });
+                if ok.is_none() {
+                    // Unreachable: `m ≤ 64` rows of `k` fit in `w`.
+                    return 0;
+                }
+                c0 += x.len;
+                x.len = 0;
+            }
+        }
+    }
+    restore_twin(acc, m, twin);
     m
 }
 
@@ -900,9 +984,10 @@ pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) {
 
 /// `dst[i] = src[i]` over the shorter length (see [`super::scalar::copy`]):
 /// when both start word-aligned (im2col rows of ≥ 4-channel tensors), 16
-/// bytes per `LDM`/`STM` pair, the rest through `copy_from_slice`. Short
-/// runs called many times per pixel are where a library `memcpy`'s set-up
-/// costs more than the copy.
+/// bytes per `LDM`/`STM` pair; otherwise (a 3-channel stem's 9-byte rows)
+/// a word per unaligned `LDR`/`STR`; the last bytes one by one. Short runs
+/// called many times per pixel are where a library `memcpy`'s set-up costs
+/// more than the copy.
 pub fn copy(dst: &mut [i8], src: &[i8]) {
     let n = dst.len().min(src.len());
     let aligned = (dst.as_ptr() as usize | src.as_ptr() as usize).is_multiple_of(4);
@@ -928,5 +1013,31 @@ pub fn copy(dst: &mut [i8], src: &[i8]) {
         }
     }
     let done = 16 * blocks;
-    dst[done..n].copy_from_slice(&src[done..n]);
+    let words = (n - done) / 4;
+    if words > 0 {
+        // SAFETY: `words` iterations each read 4 bytes at `src + done` and
+        // write 4 at `dst + done`, post-incrementing: `done + 4·words ≤ n`
+        // bytes, inside both slices. Single `LDR`/`STR` may be unaligned on
+        // Armv7-M (the DSP cores; unaligned trapping is off by default, as
+        // the widening's loads already rely on). Only r0–r3 and the flags
+        // change.
+        unsafe {
+            asm!(
+                "1:",
+                "ldr r2, [r1], #4",
+                "str r2, [r0], #4",
+                "subs r3, r3, #1",
+                "bne 1b",
+                inout("r0") dst.as_mut_ptr().add(done) => _,
+                inout("r1") src.as_ptr().add(done) => _,
+                inout("r3") words => _,
+                out("r2") _,
+                options(nostack),
+            );
+        }
+    }
+    let t = done + 4 * words;
+    for (d, s) in dst[t..n].iter_mut().zip(&src[t..n]) {
+        *d = *s;
+    }
 }

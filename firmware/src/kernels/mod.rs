@@ -91,6 +91,58 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; ACC_ROW]; 2]) ->
     return blocked_2xn(dot_2x2, x0, x1, w, acc);
 }
 
+/// Where a patch lies in the input when read in place: `rows` runs of `run`
+/// bytes, `stride` bytes apart (a conv's kernel rows inside an HWC input:
+/// `kh` runs of `kw·cin` bytes, `W·cin` apart); the patch is their
+/// concatenation, `rows · run` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strided {
+    /// Runs (kernel rows).
+    pub rows: usize,
+    /// Bytes per run.
+    pub run: usize,
+    /// Bytes from one run's start to the next's.
+    pub stride: usize,
+}
+
+impl Strided {
+    /// Bytes of input the patch spans from its first byte (`None` on
+    /// overflow); 0 for no rows.
+    #[inline]
+    pub fn span(&self) -> Option<usize> {
+        match self.rows {
+            0 => Some(0),
+            r => (r - 1).checked_mul(self.stride)?.checked_add(self.run),
+        }
+    }
+}
+
+/// [`dot_2xn`] on patches read in place: pixel 0's patch is the runs
+/// [`Strided`] describes from `x0`, pixel 1's from `x1` — no im2col copy.
+/// No rows (0) when either slice is shorter than the span. The DSP build
+/// widens the runs straight into its patch buffer (runs of a multiple of 4
+/// bytes; others through the scalar reference); elsewhere this is the
+/// scalar reference, and the engine gathers patches instead
+/// ([`ROWS_IN_PLACE`]). Bit-exact with [`scalar::dot_2xn_strided`].
+#[inline]
+pub fn dot_2xn_strided(
+    x0: &[i8],
+    x1: &[i8],
+    s: &Strided,
+    w: &[i8],
+    acc: &mut [[i32; ACC_ROW]; 2],
+) -> usize {
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::dot_2xn_strided(x0, x1, s, w, acc);
+    #[cfg(not(all(feature = "kernel-dsp", not(feature = "kernel-helium"))))]
+    return scalar::dot_2xn_strided(x0, x1, s, w, acc);
+}
+
+/// Whether the engine should hand interior patches to [`dot_2xn_strided`] in
+/// place rather than gather them for [`dot_2xn`]: on the DSP build, whose
+/// kernel copies (widens) the patch anyway.
+pub const ROWS_IN_PLACE: bool = cfg!(all(feature = "kernel-dsp", not(feature = "kernel-helium")));
+
 /// [`dot_2xn`] through a 2×2 block kernel, channel pair by channel pair; an
 /// odd last row pairs with itself and its twin is dropped.
 #[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]

@@ -31,6 +31,35 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
     m
 }
 
+/// [`dot_2xn`] on patches read in place (see [`super::dot_2xn_strided`]):
+/// `s.rows` runs of `s.run` bytes, `s.stride` apart, from `x0` and `x1`; no
+/// rows (0) when either is too short.
+pub fn dot_2xn_strided(
+    x0: &[i8],
+    x1: &[i8],
+    s: &super::Strided,
+    w: &[i8],
+    acc: &mut [[i32; super::ACC_ROW]; 2],
+) -> usize {
+    let Some(span) = s.span() else { return 0 };
+    if x0.len() < span || x1.len() < span {
+        return 0;
+    }
+    let k = s.rows * s.run;
+    let m = super::rows_2xn(k, w.len());
+    for (j, wj) in w.chunks_exact(k.max(1)).take(m).enumerate() {
+        let (mut s0, mut s1) = (0i32, 0i32);
+        for (r, wr) in wj.chunks_exact(s.run.max(1)).take(s.rows).enumerate() {
+            let at = r * s.stride;
+            s0 = s0.wrapping_add(dot(&x0[at..at + s.run], wr));
+            s1 = s1.wrapping_add(dot(&x1[at..at + s.run], wr));
+        }
+        acc[0][j] = s0;
+        acc[1][j] = s1;
+    }
+    m
+}
+
 /// `out[i] = clamp(z + MBQM(acc[i] + bias[i], mult[i], shift[i]), act)` over
 /// the shortest length: the requantization of one output pixel's channels
 /// ([`crate::arith::requantize`]).

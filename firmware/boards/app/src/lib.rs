@@ -9,8 +9,8 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, mac_row, requantize_row, scalar, AddRow,
-    DwTaps, RowQuant, ACC_ROW, KERNEL,
+    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, mac_row,
+    requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
@@ -105,7 +105,8 @@ fn lcg(s: &mut u32) -> i8 {
 
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
 /// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
-/// offsets, [`dot_2xn`] on 16 shapes, [`depthwise_pixel`] on 7, [`requantize_row`]
+/// offsets, [`dot_2xn`] on 16 shapes, [`dot_2xn_strided`] on 6,
+/// [`depthwise_pixel`] on 7, [`requantize_row`]
 /// on random accumulators with every shift the blob format allows (half the
 /// rows right shifts only, the kernels' shorter path), [`add_row`]
 /// on random tables (extremes included) with every shift. Returns the number
@@ -175,6 +176,25 @@ pub fn selftest() -> u32 {
             bad += u32::from(m != scalar::dot_2xn(x0, x1, ws, &mut want));
             bad += u32::from(got != want);
         }
+    }
+    // Patches read in place: kernel rows of whole words (16- and 64-channel
+    // 3×3 rows, the latter over two chunks), a row length not a multiple of
+    // 4 (the scalar path), strides past the row, odd row counts.
+    for (rows, run, stride, m) in [
+        (3, 48, 80, 16),
+        (3, 48, 48, 7),
+        (3, 192, 200, 3),
+        (1, 64, 64, 5),
+        (3, 9, 15, 4),
+        (2, 20, 28, 9),
+    ] {
+        let st = Strided { rows, run, stride };
+        let (x0, x1) = (&w[..700], &w[300..1000]);
+        let ws = &w[100..100 + (m * rows * run).min(1100)];
+        let (mut got, mut want) = ([[1i32; ACC_ROW]; 2], [[1i32; ACC_ROW]; 2]);
+        let n = dot_2xn_strided(x0, x1, &st, ws, &mut got);
+        bad += u32::from(n != scalar::dot_2xn_strided(x0, x1, &st, ws, &mut want));
+        bad += u32::from(n == 0 || got != want);
     }
     // Depthwise pixels: the 16-wide asm path, its scalar tail, channel strides
     // above the block, padded rows, kernels of several shapes.
@@ -318,7 +338,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 16 shapes; depthwise_pixel: 7 shapes; requantize_row: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; depthwise_pixel: 7 shapes; requantize_row: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
