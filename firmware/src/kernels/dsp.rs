@@ -365,6 +365,24 @@ impl Widened<'_> {
         Some(())
     }
 
+    /// Rows `0..m` of `w` over the widened chunk at `c0`: the row pairs, then
+    /// an odd last row paired with itself (its twin slot `m` is scratch).
+    #[inline(always)]
+    fn mac_rows(
+        &self,
+        acc: &mut [[i32; super::ACC_ROW]; 2],
+        w: &[i8],
+        k: usize,
+        c0: usize,
+        m: usize,
+    ) -> Option<()> {
+        self.mac(acc, w, k, c0, 0, m / 2, false, c0 == 0)?;
+        match m % 2 {
+            1 => self.mac(acc, w, k, c0, m - 1, 1, true, c0 == 0),
+            _ => Some(()),
+        }
+    }
+
     /// [`Widened::mac`] over the first `steps` widened steps, which may end
     /// in a padded one: its read runs up to three bytes past a row (the next
     /// row's first bytes, times the zero padding). `None`, touching nothing,
@@ -486,13 +504,7 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
     for c0 in (0..body).step_by(CHUNK) {
         let len = CHUNK.min(body - c0);
         x.fill(&x0[c0..c0 + len], &x1[c0..c0 + len]);
-        let ok = x
-            .mac(acc, w, k, c0, 0, m / 2, false, c0 == 0)
-            .and_then(|_| match m % 2 {
-                1 => x.mac(acc, w, k, c0, m - 1, 1, true, c0 == 0),
-                _ => Some(()),
-            });
-        if ok.is_none() {
+        if x.mac_rows(acc, w, k, c0, m).is_none() {
             // Unreachable: `m ≤ 64` rows of `k` fit in `w` (rows_2xn).
             return 0;
         }
@@ -522,8 +534,7 @@ pub fn dot_2xn_strided(
     w: &[i8],
     acc: &mut [[i32; super::ACC_ROW]; 2],
 ) -> usize {
-    let Some(span) = s.span() else { return 0 };
-    if x0.len() < span || x1.len() < span {
+    if !s.fits(x0, x1) {
         return 0;
     }
     if !s.run.is_multiple_of(4) {
@@ -550,13 +561,7 @@ pub fn dot_2xn_strided(
             off += n;
             let last = r + 1 == s.rows && off == s.run;
             if x.len == CHUNK || last {
-                let ok = x
-                    .mac(acc, w, k, c0, 0, m / 2, false, c0 == 0)
-                    .and_then(|_| match m % 2 {
-                        1 => x.mac(acc, w, k, c0, m - 1, 1, true, c0 == 0),
-                        _ => Some(()),
-                    });
-                if ok.is_none() {
+                if x.mac_rows(acc, w, k, c0, m).is_none() {
                     // Unreachable: `m ≤ 64` rows of `k` fit in `w`.
                     return 0;
                 }

@@ -115,6 +115,12 @@ impl Strided {
             r => (r - 1).checked_mul(self.stride)?.checked_add(self.run),
         }
     }
+
+    /// Whether both pixels' inputs hold the whole span.
+    #[inline]
+    pub fn fits(&self, x0: &[i8], x1: &[i8]) -> bool {
+        self.span().is_some_and(|n| x0.len() >= n && x1.len() >= n)
+    }
 }
 
 /// [`dot_2xn`] on patches read in place: pixel 0's patch is the runs

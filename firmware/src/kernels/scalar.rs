@@ -41,8 +41,7 @@ pub fn dot_2xn_strided(
     w: &[i8],
     acc: &mut [[i32; super::ACC_ROW]; 2],
 ) -> usize {
-    let Some(span) = s.span() else { return 0 };
-    if x0.len() < span || x1.len() < span {
+    if !s.fits(x0, x1) {
         return 0;
     }
     let k = s.rows * s.run;
