@@ -7,8 +7,8 @@
 
 use nyquist_firmware::arith::requantize;
 use nyquist_firmware::kernels::{
-    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, mac_row,
-    requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
+    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, lut, lut_in_place,
+    mac_row, requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
 };
 use proptest::prelude::*;
 
@@ -331,4 +331,28 @@ fn row_quant_right_only() {
             .map(|(a, m, s)| requantize(a, m, s, 0, -128, 127))
             .to_vec()
     );
+}
+
+/// Table lookups against the table read by hand: every code, into another
+/// buffer and in place, unequal lengths.
+#[test]
+fn lut_reads_code_plus_128() {
+    let table: [i8; 256] = core::array::from_fn(|i| (i as i8).wrapping_mul(-3));
+    let x: Vec<i8> = (-128i16..128).map(|v| v as i8).rev().collect();
+    let mut y = vec![5i8; 300];
+    lut(&x, &mut y, &table);
+    for (i, &v) in x.iter().enumerate() {
+        assert_eq!(
+            y[i],
+            table[(v as i16 + 128) as usize],
+            "code {v} with {KERNEL}"
+        );
+    }
+    assert!(
+        y[256..].iter().all(|&v| v == 5),
+        "past the input: untouched"
+    );
+    let mut z = x.clone();
+    lut_in_place(&mut z, &table);
+    assert_eq!(z, y[..256]);
 }

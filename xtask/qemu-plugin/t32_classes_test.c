@@ -21,6 +21,8 @@ static const struct case_ CASES[] = {
     /* Helium */
     {"vldrb.s32 q0, [r0]", {0x90, 0xed, 0x00, 0x0f}, 4, T32_MVE_MEM, 0},
     {"vldrb.u8 q1, [r1], #16", {0xb1, 0xec, 0x10, 0x3e}, 4, T32_MVE_MEM, 0},
+    {"vldrb.u8 q1, [r2, q0]", {0x92, 0xfc, 0x00, 0x2e}, 4, T32_MVE_MEM, 0}, /* gather */
+    {"veor q0, q0, q7", {0x00, 0xff, 0x5e, 0x01}, 4, T32_MVE_ALU, 0},
     {"vldrw.u32 q2, [r2]", {0x92, 0xed, 0x00, 0x5f}, 4, T32_MVE_MEM, 0},
     {"vstrw.32 q0, [r3]", {0x83, 0xed, 0x00, 0x1f}, 4, T32_MVE_MEM, 0},
     {"vstrb.8 q1, [r4], #16", {0xa4, 0xec, 0x10, 0x3e}, 4, T32_MVE_MEM, 0},

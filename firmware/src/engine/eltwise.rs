@@ -1,7 +1,7 @@
 //! Elementwise ops: TFLite's int8 Add and the 256-entry lookup table.
 
 use crate::arith::{multiply_by_quantized_multiplier, requantize};
-use crate::kernels::{add_row, AddRow};
+use crate::kernels::{add_row, code_index, AddRow};
 
 /// The residual Add's parameters.
 pub(super) struct AddParams {
@@ -53,7 +53,7 @@ pub(super) fn add(a: &[i8], b: &[i8], y: &mut [i8], p: &AddParams, scratch: &mut
     match tables {
         Some(t) => {
             for v in i8::MIN..=i8::MAX {
-                let k = (v as u8 ^ 0x80) as usize;
+                let k = code_index(v);
                 t[k] = p.rescale(0, v);
                 t[256 + k] = p.rescale(1, v);
             }
@@ -73,24 +73,6 @@ pub(super) fn add(a: &[i8], b: &[i8], y: &mut [i8], p: &AddParams, scratch: &mut
                 *o = p.out(p.rescale(0, u).wrapping_add(p.rescale(1, v)));
             }
         }
-    }
-}
-
-/// `y[i] = table[x[i] + 128]`. Not inlined, like [`lut_in_place`].
-#[inline(never)]
-pub(super) fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o = table[(v as u8 ^ 0x80) as usize];
-    }
-}
-
-/// In place: `x[i] = table[x[i] + 128]`. Not inlined: inside the engine's
-/// op loop, LLVM compiled this loop to one more instruction per byte or not
-/// depending on unrelated changes elsewhere in that function (measured).
-#[inline(never)]
-pub(super) fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
-    for v in x {
-        *v = table[(*v as u8 ^ 0x80) as usize];
     }
 }
 

@@ -222,10 +222,10 @@ fn exec(m: &Model<'_>, op: &Op, acts: &mut [i8], scratch: &mut [i8]) -> Option<(
             let (x, y) = (t(*input)?, t(*output)?);
             let lut: &[i8; 256] = bytemuck::cast_slice(m.data(table)).try_into().ok()?;
             if x.offset == y.offset {
-                eltwise::lut_in_place(acts.get_mut(y.range())?, lut);
+                crate::kernels::lut_in_place(acts.get_mut(y.range())?, lut);
             } else {
                 let (xin, yout) = io(acts, x.range(), y.range())?;
-                eltwise::lut(xin, yout, lut);
+                crate::kernels::lut(xin, yout, lut);
             }
             Some(())
         }

@@ -484,6 +484,60 @@ pub fn copy(dst: &mut [i8], src: &[i8]) {
     }
 }
 
+/// `n` codes from `src` looked up in `table` (256 entries from code −128)
+/// and written to `dst`, which may be `src` itself: per 16 codes one
+/// `VLDRB`, the sign bit flipped (`VEOR` with 0x80: the table index), one
+/// byte gather `VLDRB.U8 [table, Q]` and one `VSTRB`, tail-predicated.
+/// # Safety
+/// `src` valid for `n` byte reads, `dst` for `n` byte writes (equal or not
+/// overlapping), `table` for 256.
+#[inline(always)]
+unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
+    // SAFETY: the caller's contract covers `src` and `dst`; each 16-code
+    // step loads its codes before it stores their entries, so `dst == src`
+    // reads every code before overwriting it; the gather's offsets are
+    // bytes (0–255), inside `table`; lanes beyond `n` are predicated off
+    // (no access). q0, q1, q7 (d0–d3, d14, d15) and lr are clobbered.
+    unsafe {
+        asm!(
+            "vdup.8 q7, {flip}",
+            "wlstp.8 lr, {n}, 3f",
+            "2:",
+            "vldrb.u8 q0, [{s}], #16",
+            "veor q0, q0, q7",
+            "vldrb.u8 q1, [{t}, q0]",
+            "vstrb.8 q1, [{d}], #16",
+            "letp lr, 2b",
+            "3:",
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            t = in(reg) table.as_ptr(),
+            n = in(reg) n,
+            flip = in(reg) 0x80u32,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`super::scalar::lut`] with gathers, bit-exact with it.
+#[inline]
+pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
+    let n = x.len().min(y.len());
+    // SAFETY: `n` bytes of `x` read and of `y` written (both hold `n`;
+    // `&mut y` cannot overlap `x`).
+    unsafe { lut_raw(x.as_ptr(), y.as_mut_ptr(), n, table) }
+}
+
+/// [`super::scalar::lut_in_place`] with gathers, bit-exact with it.
+#[inline]
+pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
+    let (n, p) = (x.len(), x.as_mut_ptr());
+    // SAFETY: the `n` bytes of `x`, read and written in place.
+    unsafe { lut_raw(p, p, n, table) }
+}
+
 /// [`super::scalar::mac_row`], four lanes per step: `VLDRB.S32` widens four
 /// int8 values of each operand, `VMUL` + `VADD` accumulate in int32.
 #[inline]

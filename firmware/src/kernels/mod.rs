@@ -307,6 +307,13 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
     return scalar::requantize_row(acc, q, out);
 }
 
+/// The index of int8 code `v` in a 256-entry table ordered from −128:
+/// `v + 128` (the sign bit flipped).
+#[inline(always)]
+pub const fn code_index(v: i8) -> usize {
+    (v as u8 ^ 0x80) as usize
+}
+
 /// The tabulated residual Add over a row: `out[i] = clamp(z + MBQM(t[a[i] +
 /// 128] + t[256 + b[i] + 128], mult, shift), act)`, `t` the two inputs'
 /// rescale tables (`engine::eltwise`), one output multiplier and shift.
@@ -363,10 +370,30 @@ fn add_row_by_chunks(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
         .zip(b.chunks(CHUNK))
     {
         for ((s, &u), &v) in sums.iter_mut().zip(u).zip(v) {
-            *s = ta[(u as u8 ^ 0x80) as usize].wrapping_add(tb[(v as u8 ^ 0x80) as usize]);
+            *s = ta[code_index(u)].wrapping_add(tb[code_index(v)]);
         }
         requantize_row(&sums[..o.len()], &rq, o);
     }
+}
+
+/// The table lookup this build uses, `y[i] = table[x[i] + 128]` over the
+/// shorter length (an activation tabulated per code, e.g. GELU): Helium
+/// gathers 16 codes per `VLDRB` with vector offsets. See [`scalar::lut`].
+#[inline]
+pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
+    #[cfg(feature = "kernel-helium")]
+    return helium::lut(x, y, table);
+    #[cfg(not(feature = "kernel-helium"))]
+    return scalar::lut(x, y, table);
+}
+
+/// [`lut`] in place: `x[i] = table[x[i] + 128]`.
+#[inline]
+pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
+    #[cfg(feature = "kernel-helium")]
+    return helium::lut_in_place(x, table);
+    #[cfg(not(feature = "kernel-helium"))]
+    return scalar::lut_in_place(x, table);
 }
 
 /// The copy this build uses (see [`scalar::copy`]).

@@ -75,7 +75,7 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
 pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) {
     let (ta, tb) = q.tables.split_at(256);
     for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
-        let sum = ta[(u as u8 ^ 0x80) as usize].wrapping_add(tb[(v as u8 ^ 0x80) as usize]);
+        let sum = ta[super::code_index(u)].wrapping_add(tb[super::code_index(v)]);
         *o = crate::arith::requantize(sum, q.mult, q.shift, q.zero_point, q.act[0], q.act[1]);
     }
 }
@@ -111,5 +111,25 @@ pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -
 pub fn mac_row(acc: &mut [i32], x: &[i8], w: &[i8]) {
     for ((a, &u), &v) in acc.iter_mut().zip(x).zip(w) {
         *a = a.wrapping_add(u as i32 * v as i32);
+    }
+}
+
+/// [`super::lut`]: `y[i] = table[x[i] + 128]` over the shorter length. Not
+/// inlined: inside the engine's op loop, LLVM compiled this loop to one
+/// more instruction per byte or not depending on unrelated changes
+/// elsewhere in that function (measured).
+#[inline(never)]
+pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = table[super::code_index(v)];
+    }
+}
+
+/// [`super::lut_in_place`]: `x[i] = table[x[i] + 128]`. Not inlined, as
+/// [`lut`].
+#[inline(never)]
+pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
+    for v in x {
+        *v = table[super::code_index(*v)];
     }
 }

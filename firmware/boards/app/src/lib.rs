@@ -9,8 +9,8 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, mac_row,
-    requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
+    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, lut, lut_in_place,
+    mac_row, requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
@@ -104,7 +104,8 @@ fn lcg(s: &mut u32) -> i8 {
 }
 
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
-/// [`dot_2x2`], [`copy`] and [`mac_row`] on every length 0..300 at shifting
+/// [`dot_2x2`], [`copy`], [`mac_row`], [`lut`] and [`lut_in_place`] on every
+/// length 0..300 at shifting
 /// offsets, [`dot_2xn`] on 16 shapes, [`dot_2xn_strided`] on 6,
 /// [`depthwise_pixel`] on 7, [`requantize_row`]
 /// on random accumulators with every shift the blob format allows (half the
@@ -139,6 +140,19 @@ pub fn selftest() -> u32 {
         mac_row(&mut m1[..len], s[0], s[1]);
         scalar::mac_row(&mut m2[..len], s[0], s[1]);
         bad += u32::from(m1 != m2);
+        // Table lookups, into another buffer and in place.
+        let mut table = [0i8; 256];
+        for (i, t) in table.iter_mut().enumerate() {
+            *t = (i as i8).wrapping_mul(37).wrapping_add(len as i8);
+        }
+        let (mut l1, mut l2) = ([0i8; 300], [0i8; 300]);
+        lut(s[3], &mut l1[..s[3].len()], &table);
+        scalar::lut(s[3], &mut l2[..s[3].len()], &table);
+        bad += u32::from(l1 != l2);
+        let (mut i1, mut i2) = (l1, l1);
+        lut_in_place(&mut i1[..len], &table);
+        scalar::lut_in_place(&mut i2[..len], &table);
+        bad += u32::from(i1 != i2);
     }
     // The conv's channel loop: Helium's asm path (k a multiple of 16) and its
     // fallback, odd and even row counts, and more rows than one call takes;
@@ -338,7 +352,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; depthwise_pixel: 7 shapes; requantize_row: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; depthwise_pixel: 7 shapes; requantize_row: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
