@@ -51,6 +51,191 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+/// Arguments of `nq_dsp_dw_group`, loaded with one `LDM`.
+#[repr(C)]
+struct DwArgs {
+    x: *const i8,
+    w: *const i8,
+    /// Bytes between the taps of a kernel row (input and weights): `c`.
+    c: usize,
+    /// Input bytes from the end of a kernel row's taps to the next row's
+    /// first: `row − kw·c`.
+    radj: usize,
+    kh: usize,
+    kw: usize,
+    out: *mut i32,
+}
+
+// `nq_dsp_dw_group(args)`: four channels of one depthwise output pixel,
+//   out[j] = Σ_{ky<kh, kx<kw} x[ky·row + kx·c + j] · w[(ky·kw + kx)·c + j], j < 4
+// (wrapping), the four sums in registers across all taps: per tap one word
+// of input and one of weights (single `LDR`s, any alignment), each unpacked
+// by `SXTB16` into channels (0, 2) and (1, 3), one `SMLABB` / `SMLATT` per
+// channel — 14 instructions per tap. Registers: r0 x, r1 w, r2 c, r3 radj,
+// r4 rows left, r6 taps left in the row, r7–r10 the sums, r5, r11, r12, lr
+// the words in flight; kw and out on the stack.
+/// # Safety
+/// `x` valid for reads of 4 bytes at every tap (`(kh−1)·row + (kw−1)·c + 4`
+/// bytes), `w` at every weight tap (`(kh·kw−1)·c + 4`), `out` for 4 `i32`
+/// writes; kh, kw ≥ 1; the core must have the DSP extension.
+#[inline(never)]
+unsafe fn nq_dsp_dw_group(args: &DwArgs) {
+    // SAFETY: the caller's contract covers the memory; r4–r11 (r6 and the
+    // frame pointer r7 among them) and lr are pushed first and popped last,
+    // the stack is balanced, and r0–r3, r12, lr and the flags are declared
+    // clobbered.
+    unsafe {
+        asm!(
+            "push {{r4-r11, lr}}",
+            "ldm r0, {{r0-r6}}",
+            "push {{r5, r6}}",
+            "movs r7, #0",
+            "movs r8, #0",
+            "movs r9, #0",
+            "movs r10, #0",
+            "1:",
+            "ldr r6, [sp]",
+            "2:",
+            "ldr r11, [r0]",
+            "ldr r12, [r1]",
+            "add r0, r0, r2",
+            "add r1, r1, r2",
+            "sxtb16 lr, r11",
+            "sxtb16 r11, r11, ror #8",
+            "sxtb16 r5, r12",
+            "sxtb16 r12, r12, ror #8",
+            "smlabb r7, lr, r5, r7",
+            "smlatt r9, lr, r5, r9",
+            "smlabb r8, r11, r12, r8",
+            "smlatt r10, r11, r12, r10",
+            "subs r6, r6, #1",
+            "bne 2b",
+            "add r0, r0, r3",
+            "subs r4, r4, #1",
+            "bne 1b",
+            "ldr r6, [sp, #4]",
+            "stm r6, {{r7-r10}}",
+            "add sp, #8",
+            "pop {{r4-r11, lr}}",
+            inout("r0") args as *const DwArgs => _,
+            out("r1") _, out("r2") _, out("r3") _, out("r12") _, out("lr") _,
+        )
+    }
+}
+
+/// One output pixel of a depthwise conv (see [`super::depthwise_pixel`]),
+/// bit-exact with [`super::scalar::depthwise_pixel`]: four channels per
+/// `nq_dsp_dw_group` call, their sums in registers across all taps (3.5
+/// instructions per MAC); the last `n mod 4` channels in scalar.
+pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -> bool {
+    let n = acc.len();
+    match t.spans(n) {
+        Some((nx, nw)) if nx <= x.len() && nw <= w.len() => {}
+        _ => return false,
+    }
+    let [kh, kw] = t.k;
+    let whole = n & !3;
+    for (g, out) in acc[..whole].chunks_exact_mut(4).enumerate() {
+        let args = DwArgs {
+            x: x[4 * g..].as_ptr(),
+            w: w[4 * g..].as_ptr(),
+            c: t.c,
+            radj: t.row.wrapping_sub(kw * t.c),
+            kh,
+            kw,
+            out: out.as_mut_ptr(),
+        };
+        // SAFETY: `spans(n)` succeeded (kh, kw ≥ 1) and fits `x` and `w`:
+        // channel group g reads 4 bytes at x + 4g + ky·row + kx·c, ending by
+        // (kh−1)·row + (kw−1)·c + 4g + 4 ≤ nx ≤ x.len() (4g + 4 ≤ n), and at
+        // w + 4g + (ky·kw + kx)·c, ending by (kh·kw−1)·c + 4g + 4 ≤ nw ≤
+        // w.len(); `out` is 4 `i32`s of `acc`. The asm saves and restores
+        // every callee-saved register and executes only DSP instructions.
+        // `radj` wraps when row < kw·c; the asm adds it modulo 2^32, which
+        // lands on the next row's first tap all the same.
+        unsafe { nq_dsp_dw_group(&args) };
+    }
+    if whole < n {
+        return super::scalar::depthwise_pixel(&mut acc[whole..], &x[whole..], &w[whole..], t);
+    }
+    true
+}
+
+/// `n` codes from `src` looked up in `table` (256 entries from code −128)
+/// and written to `dst`, which may be `src` itself: per code `LDRSB` (the
+/// signed code), `LDRB` at `table + 128` plus the code, `STRB`; four per
+/// loop turn, loads before stores.
+/// # Safety
+/// `src` valid for `n` byte reads, `dst` for `n` byte writes (equal or not
+/// overlapping); the core Armv7-M or later.
+#[inline(never)]
+unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
+    // SAFETY: the caller's contract covers `src` and `dst`; each code c in
+    // [−128, 127] reads `table[c + 128]`, inside the 256 entries; a turn
+    // loads its codes before it stores, so `dst == src` reads every code
+    // before overwriting it. Only the declared registers and the flags
+    // change.
+    unsafe {
+        asm!(
+            "lsrs {q}, {n}, #2",
+            "beq 2f",
+            "1:",
+            "ldrsb {a}, [{s}], #1",
+            "ldrsb {b}, [{s}], #1",
+            "ldrsb {c}, [{s}], #1",
+            "ldrsb {e}, [{s}], #1",
+            "ldrb {a}, [{t}, {a}]",
+            "ldrb {b}, [{t}, {b}]",
+            "ldrb {c}, [{t}, {c}]",
+            "ldrb {e}, [{t}, {e}]",
+            "strb {a}, [{d}], #1",
+            "strb {b}, [{d}], #1",
+            "strb {c}, [{d}], #1",
+            "strb {e}, [{d}], #1",
+            "subs {q}, {q}, #1",
+            "bne 1b",
+            "2:",
+            "ands {n}, {n}, #3",
+            "beq 4f",
+            "3:",
+            "ldrsb {a}, [{s}], #1",
+            "ldrb {a}, [{t}, {a}]",
+            "strb {a}, [{d}], #1",
+            "subs {n}, {n}, #1",
+            "bne 3b",
+            "4:",
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            n = inout(reg) n => _,
+            t = in(reg) table.as_ptr().add(128),
+            q = out(reg) _,
+            a = out(reg) _,
+            b = out(reg) _,
+            c = out(reg) _,
+            e = out(reg) _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`super::scalar::lut`] in asm (3.5 instructions per code), bit-exact with
+/// it.
+#[inline]
+pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
+    let n = x.len().min(y.len());
+    // SAFETY: `n` bytes of `x` read and of `y` written (both hold `n`;
+    // `&mut y` cannot overlap `x`).
+    unsafe { lut_raw(x.as_ptr(), y.as_mut_ptr(), n, table) }
+}
+
+/// [`super::scalar::lut_in_place`] in asm, bit-exact with it.
+#[inline]
+pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
+    let (n, p) = (x.len(), x.as_mut_ptr());
+    // SAFETY: the `n` bytes of `x`, read and written in place.
+    unsafe { lut_raw(p, p, n, table) }
+}
+
 /// `Σ x[i]·w[i]`, bit-exact with [`super::scalar::dot`].
 #[inline]
 pub fn dot(x: &[i8], w: &[i8]) -> i32 {

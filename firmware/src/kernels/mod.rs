@@ -212,7 +212,9 @@ impl DwTaps {
 pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &DwTaps) -> bool {
     #[cfg(feature = "kernel-helium")]
     return helium::depthwise_pixel(acc, x, w, t);
-    #[cfg(not(feature = "kernel-helium"))]
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::depthwise_pixel(acc, x, w, t);
+    #[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]
     return scalar::depthwise_pixel(acc, x, w, t);
 }
 
@@ -379,12 +381,15 @@ fn add_row_by_chunks(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
 
 /// The table lookup this build uses, `y[i] = table[x[i] + 128]` over the
 /// shorter length (an activation tabulated per code, e.g. GELU): Helium
-/// gathers 16 codes per `VLDRB` with vector offsets. See [`scalar::lut`].
+/// gathers 16 codes per `VLDRB` with vector offsets, the DSP build indexes
+/// the table by the signed code in asm. See [`scalar::lut`].
 #[inline]
 pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
     #[cfg(feature = "kernel-helium")]
     return helium::lut(x, y, table);
-    #[cfg(not(feature = "kernel-helium"))]
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::lut(x, y, table);
+    #[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]
     return scalar::lut(x, y, table);
 }
 
@@ -393,7 +398,9 @@ pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
 pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
     #[cfg(feature = "kernel-helium")]
     return helium::lut_in_place(x, table);
-    #[cfg(not(feature = "kernel-helium"))]
+    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+    return dsp::lut_in_place(x, table);
+    #[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]
     return scalar::lut_in_place(x, table);
 }
 
