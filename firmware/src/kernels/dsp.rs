@@ -129,9 +129,8 @@ unsafe fn nq_dsp_dw_group(args: &DwArgs) {
 /// instructions per MAC); the last `n mod 4` channels in scalar.
 pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -> bool {
     let n = acc.len();
-    match t.spans(n) {
-        Some((nx, nw)) if nx <= x.len() && nw <= w.len() => {}
-        _ => return false,
+    if !t.fits(n, x, w) {
+        return false;
     }
     let [kh, kw] = t.k;
     let whole = n & !3;
@@ -169,7 +168,7 @@ pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -
 /// `src` valid for `n` byte reads, `dst` for `n` byte writes (equal or not
 /// overlapping); the core Armv7-M or later.
 #[inline(never)]
-unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
+pub(crate) unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
     // SAFETY: the caller's contract covers `src` and `dst`; each code c in
     // [−128, 127] reads `table[c + 128]`, inside the 256 entries; a turn
     // loads its codes before it stores, so `dst == src` reads every code
@@ -216,24 +215,6 @@ unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
             options(nostack),
         );
     }
-}
-
-/// [`super::scalar::lut`] in asm (3.5 instructions per code), bit-exact with
-/// it.
-#[inline]
-pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
-    let n = x.len().min(y.len());
-    // SAFETY: `n` bytes of `x` read and of `y` written (both hold `n`;
-    // `&mut y` cannot overlap `x`).
-    unsafe { lut_raw(x.as_ptr(), y.as_mut_ptr(), n, table) }
-}
-
-/// [`super::scalar::lut_in_place`] in asm, bit-exact with it.
-#[inline]
-pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
-    let (n, p) = (x.len(), x.as_mut_ptr());
-    // SAFETY: the `n` bytes of `x`, read and written in place.
-    unsafe { lut_raw(p, p, n, table) }
 }
 
 /// `Σ x[i]·w[i]`, bit-exact with [`super::scalar::dot`].

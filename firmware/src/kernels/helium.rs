@@ -317,9 +317,8 @@ fn short_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW]; 2
 pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -> bool {
     let n = acc.len();
     let [kh, kw] = t.k;
-    match t.spans(n) {
-        Some((nx, nw)) if nx <= x.len() && nw <= w.len() => {}
-        _ => return false,
+    if !t.fits(n, x, w) {
+        return false;
     }
     let fast = n - n % 16;
     if fast > 0 {
@@ -549,7 +548,7 @@ pub fn copy(dst: &mut [i8], src: &[i8]) {
 /// `src` valid for `n` byte reads, `dst` for `n` byte writes (equal or not
 /// overlapping), `table` for 256.
 #[inline(always)]
-unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
+pub(crate) unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
     // SAFETY: the caller's contract covers `src` and `dst`; each 16-code
     // step loads its codes before it stores their entries, so `dst == src`
     // reads every code before overwriting it; the gather's offsets are
@@ -576,23 +575,6 @@ unsafe fn lut_raw(src: *const i8, dst: *mut i8, n: usize, table: &[i8; 256]) {
             options(nostack),
         );
     }
-}
-
-/// [`super::scalar::lut`] with gathers, bit-exact with it.
-#[inline]
-pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
-    let n = x.len().min(y.len());
-    // SAFETY: `n` bytes of `x` read and of `y` written (both hold `n`;
-    // `&mut y` cannot overlap `x`).
-    unsafe { lut_raw(x.as_ptr(), y.as_mut_ptr(), n, table) }
-}
-
-/// [`super::scalar::lut_in_place`] with gathers, bit-exact with it.
-#[inline]
-pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
-    let (n, p) = (x.len(), x.as_mut_ptr());
-    // SAFETY: the `n` bytes of `x`, read and written in place.
-    unsafe { lut_raw(p, p, n, table) }
 }
 
 /// [`super::scalar::mac_row`], four lanes per step: `VLDRB.S32` widens four

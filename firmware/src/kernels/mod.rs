@@ -199,6 +199,14 @@ impl DwTaps {
         let w = (kh.checked_mul(kw)?.checked_sub(1)?).checked_mul(self.c)?;
         Some((x.checked_add(n)?, w.checked_add(n)?))
     }
+
+    /// Whether `x` and `w` hold a pixel's taps over `n` channels
+    /// ([`DwTaps::spans`]; `false` for an empty kernel).
+    #[inline]
+    pub fn fits(&self, n: usize, x: &[i8], w: &[i8]) -> bool {
+        self.spans(n)
+            .is_some_and(|(nx, nw)| nx <= x.len() && nw <= w.len())
+    }
 }
 
 /// One output pixel of a depthwise conv whose taps all lie inside the input:
@@ -379,29 +387,40 @@ fn add_row_by_chunks(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
     }
 }
 
+#[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
+use dsp::lut_raw;
+#[cfg(feature = "kernel-helium")]
+use helium::lut_raw;
+
 /// The table lookup this build uses, `y[i] = table[x[i] + 128]` over the
 /// shorter length (an activation tabulated per code, e.g. GELU): Helium
 /// gathers 16 codes per `VLDRB` with vector offsets, the DSP build indexes
 /// the table by the signed code in asm. See [`scalar::lut`].
 #[inline]
 pub fn lut(x: &[i8], y: &mut [i8], table: &[i8; 256]) {
-    #[cfg(feature = "kernel-helium")]
-    return helium::lut(x, y, table);
-    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
-    return dsp::lut(x, y, table);
+    #[cfg(any(feature = "kernel-helium", feature = "kernel-dsp"))]
+    {
+        let n = x.len().min(y.len());
+        // SAFETY: `lut_raw` reads `n` bytes of `x` and writes `n` of `y`
+        // (both hold `n`; `&mut y` cannot overlap `x`), and 256 of `table`.
+        unsafe { lut_raw(x.as_ptr(), y.as_mut_ptr(), n, table) }
+    }
     #[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]
-    return scalar::lut(x, y, table);
+    scalar::lut(x, y, table)
 }
 
 /// [`lut`] in place: `x[i] = table[x[i] + 128]`.
 #[inline]
 pub fn lut_in_place(x: &mut [i8], table: &[i8; 256]) {
-    #[cfg(feature = "kernel-helium")]
-    return helium::lut_in_place(x, table);
-    #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
-    return dsp::lut_in_place(x, table);
+    #[cfg(any(feature = "kernel-helium", feature = "kernel-dsp"))]
+    {
+        let (n, p) = (x.len(), x.as_mut_ptr());
+        // SAFETY: `lut_raw` reads and writes the `n` bytes of `x` in place
+        // (it loads every code before storing its entry).
+        unsafe { lut_raw(p, p, n, table) }
+    }
     #[cfg(not(any(feature = "kernel-helium", feature = "kernel-dsp")))]
-    return scalar::lut_in_place(x, table);
+    scalar::lut_in_place(x, table)
 }
 
 /// The copy this build uses (see [`scalar::copy`]).

@@ -90,9 +90,8 @@ pub fn copy(dst: &mut [i8], src: &[i8]) {
 /// [`super::depthwise_pixel`]: tap by tap, each a [`mac_row`] over the channels.
 pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -> bool {
     let n = acc.len();
-    match t.spans(n) {
-        Some((nx, nw)) if nx <= x.len() && nw <= w.len() => {}
-        _ => return false,
+    if !t.fits(n, x, w) {
+        return false;
     }
     let [kh, kw] = t.k;
     acc.fill(0);
