@@ -4,7 +4,7 @@
 //! 2. `cargo fmt --check` and `cargo clippy -D warnings`: host workspace (and the
 //!    camera feature; the runtime and converter libraries without their CLI
 //!    feature), the firmware for each Cortex-M kernel, every board crate;
-//! 3. every host test;
+//! 3. every host test; libFuzzer on the ONNX loader for 60 s (`fuzz`);
 //! 4. on aarch64 under `qemu-aarch64` (static, release profile — the same
 //!    build `build-runtime` ships): the runtime's predictions on every 8th
 //!    bundled image (equal to x86) and its unit tests, the corruption
@@ -47,6 +47,9 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
         "xtask/ort-harness",
         cargo().args(["fmt", "--all", "--check"]),
     )?;
+    for fuzz in ["onnx/fuzz", "convert/fuzz"] {
+        run_in(fuzz, cargo().args(["fmt", "--all", "--check"]))?;
+    }
     lap("clippy");
     let deny = ["--", "-D", "warnings"];
     run(cargo()
@@ -129,6 +132,9 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
     }
     lap("host tests");
     run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    lap("fuzz: onnx_load, 60 s");
+    let corpus = crate::util::target_dir()?.join("fuzz").join("ci-corpus");
+    crate::fuzz::fuzz(crate::fuzz::Budget::Seconds(60), &corpus)?;
     lap(&format!("{} tests under qemu-aarch64", aarch64.triple));
     let qemu_test = |packages: &[&str], tests: &[&str]| -> Result<()> {
         let mut c = cross_cargo(&aarch64)

@@ -9,6 +9,7 @@
 //! | `fw run\|build --board B [--model M] [--probe]` | the firmware demo on a QEMU board or (probe-rs) a Pico 2 |
 //! | `fw bench [--board B] [--model M] [--json OUT]` | per-layer instructions and the cycle estimate of every kernel build |
 //! | `fw profile --board B [--model M] [--top N]` | instructions by function (per-block counts mapped to the ELF's symbols) |
+//! | `fuzz [--seconds N \| --runs N] [--corpus DIR]` | libFuzzer on the ONNX loader, stable toolchain, no sanitizer (CI: 60 s) |
 //! | `bench [convert\|quant\|corrupt\|runtime]` | benchmarks, printed as ratios against a baseline from the same run |
 //! | `insn-count-check` | build the QEMU instruction-counting plugin and check it on a hand-counted program |
 //!
@@ -20,6 +21,7 @@ mod bench_runtime;
 mod ci;
 mod cross;
 mod demo;
+mod fuzz;
 mod fw;
 mod fw_bench;
 mod fw_cycles;
@@ -51,6 +53,7 @@ fn run() -> Result<std::process::ExitCode> {
         "convert" => util::cargo_run_release("nyquist-convert", "nyquist-convert", rest),
         "demo" => demo::run(rest),
         "fw" => fw::fw(rest).map(|_| std::process::ExitCode::SUCCESS),
+        "fuzz" => fuzz::command(rest).map(|_| std::process::ExitCode::SUCCESS),
         "build-runtime" => cross::build_runtime(rest).map(|_| std::process::ExitCode::SUCCESS),
         "ci" => ci::run_ci(rest).map(|_| std::process::ExitCode::SUCCESS),
         "bench" => bench::run_bench(rest).map(|_| std::process::ExitCode::SUCCESS),
@@ -76,6 +79,7 @@ fn print_help() {
          fw run|build --board qemu-an547|qemu-an386|pico2 [--model bundled|resnet8] [--probe]   firmware demo\n\
          fw bench [--board B] [--model M] [--json OUT]   instructions and cycle estimate per kernel build\n\
          fw profile --board B [--model M] [--top N]   instructions by function\n\
+         fuzz [--seconds N | --runs N] [--corpus DIR]   libFuzzer on the ONNX loader (default 60 s)\n\
          ci                     fmt, clippy and every test, as CI runs them\n\
          bench [convert|quant|corrupt] | bench runtime [--target aarch64] [--rounds N] [--json OUT]\n\
          \x20                      benchmarks with ratios against their baseline\n\

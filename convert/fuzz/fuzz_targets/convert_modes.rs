@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use nyquist_onnx::io::decode_model;
 use nyquist_convert::{convert, BlurMode, Options};
+use nyquist_onnx::io::decode_model;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(model) = decode_model(data, Path::new("fuzz.onnx")) else {
