@@ -38,6 +38,7 @@
 //! ```
 
 // Library code returns errors; tests may unwrap.
+#![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
