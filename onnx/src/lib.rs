@@ -37,8 +37,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Library code returns errors; tests may unwrap.
+// Safe Rust only: the fuzz target runs without a sanitizer (fuzz/README.md).
 #![forbid(unsafe_code)]
+// Library code returns errors; tests may unwrap.
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
