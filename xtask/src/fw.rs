@@ -340,7 +340,7 @@ pub fn fw(args: &[String]) -> Result<()> {
     let mut probe = false;
     let mut model = None;
     let mut json = None;
-    let mut top = 25;
+    let mut top = None;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -349,14 +349,19 @@ pub fn fw(args: &[String]) -> Result<()> {
             "--model" => model = Some(FwModel::parse(it.next().map_or("", String::as_str))?),
             "--json" => json = Some(PathBuf::from(it.next().context("--json needs a file")?)),
             "--top" => {
-                top = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .context("--top needs a number")?
+                top = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .context("--top needs a number")?,
+                )
             }
             other => bail!("fw: unknown argument `{other}`"),
         }
     }
+    anyhow::ensure!(
+        top.is_none() || command == "profile",
+        "--top is for `fw profile`"
+    );
     if command == "bench" {
         // Every QEMU board and both models unless named.
         let boards: Vec<Board> = match &name {
@@ -410,7 +415,7 @@ pub fn fw(args: &[String]) -> Result<()> {
             }
             check(&b, code, &lines)
         }
-        "profile" => crate::fw_profile::profile(&b, &data, model, top),
+        "profile" => crate::fw_profile::profile(&b, &data, model, top.unwrap_or(25)),
         other => bail!("fw: unknown command `{other}` (run, bench, build, profile)"),
     }
 }

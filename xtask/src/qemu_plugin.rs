@@ -358,14 +358,17 @@ pub fn self_test(target_dir: &Path) -> Result<()> {
     );
     // Three markers, so three snapshots per block; between the first two
     // the loop ran (all of it, or all but a first turn in the entry block).
-    let snapshots = blocks.iter().all(|b| b.at_marks.len() == 3);
+    anyhow::ensure!(
+        blocks.iter().all(|b| b.at_marks.len() == 3),
+        "insn_count self-test: not three snapshots per block: {:?}",
+        blocks
+    );
     let looped: u64 = blocks
         .iter()
-        .filter(|_| snapshots)
         .map(|b| b.insns * (b.at_marks[1] - b.at_marks[0]))
         .sum();
     anyhow::ensure!(
-        snapshots && (990..=1003).contains(&looped),
+        (990..=1003).contains(&looped),
         "insn_count self-test: block snapshots at the markers {:?}",
         blocks
     );
