@@ -8,13 +8,14 @@
 //! the input zero point, which the folded bias cancels); an unpadded 1×1 conv
 //! with one group reads the pixels in place. Depthwise convs (kept blurs) have
 //! their own loop (weights `[kh][kw][c]`). Accumulators of up to [`OC_BLOCK`]
-//! channels are requantized a row at a time ([`requantize_row`], the same
-//! arithmetic as [`requantize`], docs/architecture.md, "int8 arithmetic").
+//! channels are requantized a pixel pair at a time ([`requantize_pair`], the
+//! same arithmetic as [`requantize`], docs/architecture.md, "int8
+//! arithmetic"; a depthwise pixel's through [`requantize_row`]).
 
 use crate::arith::requantize;
 use crate::kernels::{
-    copy, depthwise_pixel, dot, dot_2xn, dot_2xn_strided, mac_row, requantize_row, DwTaps,
-    RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
+    copy, depthwise_pixel, dot, dot_2xn, dot_2xn_strided, mac_row, requantize_pair, requantize_row,
+    DwTaps, RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
 };
 use nyquist_nqm::Tensor;
 
@@ -37,8 +38,7 @@ impl<'a> Quant<'a> {
         let cast = |b: &'a [u8]| bytemuck::try_cast_slice::<u8, i32>(b).ok();
         let typed = match (cast(bias), cast(mult), cast(shift)) {
             (Some(b), Some(m), Some(s)) => {
-                let right = RowQuant::new(b, m, s, 0, [i8::MIN, i8::MAX]).right_only();
-                Some(([b, m, s], right))
+                Some(([b, m, s], RowQuant::new(b, m, s, 0, [0, 0]).right_shifts))
             }
             _ => None,
         };
@@ -57,7 +57,7 @@ fn i32_at(b: &[u8], i: usize) -> i32 {
         .map_or(0, |s| i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-impl Quant<'_> {
+impl<'a> Quant<'a> {
     /// `clamp(z + MBQM(bias[o] + acc))` for output channel `o`.
     #[inline]
     fn out(&self, o: usize, acc: i32, zp: i32, act: [i8; 2]) -> i8 {
@@ -71,6 +71,32 @@ impl Quant<'_> {
         )
     }
 
+    /// The kernels' view of channels `base..base + n`: `Some(None)` when the
+    /// constants are not aligned (the caller goes channel by channel), `None`
+    /// when the range lies outside them.
+    #[inline]
+    fn kernel_row(
+        &self,
+        base: usize,
+        n: usize,
+        zp: i32,
+        act: [i8; 2],
+    ) -> Option<Option<RowQuant<'a>>> {
+        let Some(([bias, mult, shift], right_shifts)) = self.typed else {
+            return Some(None);
+        };
+        let r = base..base + n;
+        // A slice of the scanned layer: the finding holds for it.
+        Some(Some(RowQuant {
+            bias: bias.get(r.clone())?,
+            mult: mult.get(r.clone())?,
+            shift: shift.get(r)?,
+            zero_point: zp,
+            act,
+            right_shifts,
+        }))
+    }
+
     /// Requantize the accumulators of channels `base..base + acc.len()` into
     /// `out`: the build's [`requantize_row`] kernel over the aligned `i32`
     /// view, else the same arithmetic one channel at a time.
@@ -78,20 +104,8 @@ impl Quant<'_> {
     fn row(&self, acc: &[i32], base: usize, zp: i32, act: [i8; 2], out: &mut [i8]) -> Option<()> {
         let n = acc.len();
         let out = out.get_mut(..n)?;
-        match self.typed {
-            Some(([bias, mult, shift], right_shifts)) => {
-                let r = base..base + n;
-                // A slice of the scanned layer: the finding holds for it.
-                let q = RowQuant {
-                    bias: bias.get(r.clone())?,
-                    mult: mult.get(r.clone())?,
-                    shift: shift.get(r)?,
-                    zero_point: zp,
-                    act,
-                    right_shifts,
-                };
-                requantize_row(acc, &q, out);
-            }
+        match self.kernel_row(base, n, zp, act)? {
+            Some(q) => requantize_row(acc, &q, out),
             None => {
                 for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
                     *o = self.out(base + j, a, zp, act);
@@ -100,6 +114,71 @@ impl Quant<'_> {
         }
         Some(())
     }
+
+    /// Requantize a pixel pair's accumulators of channels `base..base + n`
+    /// into both pixels' rows of `yout` ([`requantize_pair`]; pixel `px.p`'s
+    /// row only when the pair is one pixel twice).
+    #[inline]
+    fn pair(&self, acc: &Acc, n: usize, base: usize, px: &Pixels, yout: &mut [i8]) -> Option<()> {
+        let at = |p: usize| p * px.cout + base;
+        let (acc0, acc1) = (acc[0].get(..n)?, acc[1].get(..n)?);
+        if px.p1 == px.p {
+            return self.row(acc0, base, px.zp, px.act, yout.get_mut(at(px.p)..)?);
+        }
+        // The second pixel's row starts past the first's (p1 = p + 1).
+        let split = at(px.p1).min(yout.len());
+        let (lo, hi) = yout.split_at_mut(split);
+        let (o0, o1) = (lo.get_mut(at(px.p)..)?.get_mut(..n)?, hi.get_mut(..n)?);
+        match self.kernel_row(base, n, px.zp, px.act)? {
+            Some(q) => requantize_pair(acc, n, &q, [o0, o1]),
+            None => {
+                self.row(acc0, base, px.zp, px.act, o0)?;
+                self.row(acc1, base, px.zp, px.act, o1)?;
+            }
+        }
+        Some(())
+    }
+}
+
+/// A pixel pair's accumulators: one row of [`OC_BLOCK`] channels per pixel.
+type Acc = [[i32; ACC_ROW]; 2];
+
+/// Where a pixel pair's outputs go: pixels `p` and `p1` (`p1 = p + 1`, or
+/// `p` itself for the last pixel of an odd count) of an HWC output of `cout`
+/// channels, requantized to zero point `zp` and clamped to `act`.
+struct Pixels {
+    p: usize,
+    p1: usize,
+    cout: usize,
+    zp: i32,
+    act: [i8; 2],
+}
+
+/// Output channels `base..base + count` of a pixel pair, [`OC_BLOCK`] at a
+/// time: `dot` fills the accumulators from a block's weight rows (patches of
+/// `plen` bytes) and returns how many rows it took, then both pixels' rows
+/// are requantized ([`Quant::pair`]).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn channel_blocks(
+    q: &Quant,
+    px: &Pixels,
+    base: usize,
+    count: usize,
+    plen: usize,
+    yout: &mut [i8],
+    acc: &mut Acc,
+    mut dot: impl FnMut(&[i8], &mut Acc) -> usize,
+) -> Option<()> {
+    for c0 in (base..base + count).step_by(OC_BLOCK) {
+        let nb = OC_BLOCK.min(base + count - c0);
+        let rows = q.weights.get(c0 * plen..(c0 + nb) * plen)?;
+        if dot(rows, acc) != nb {
+            return None;
+        }
+        q.pair(acc, nb, c0, px, yout)?;
+    }
+    Some(())
 }
 
 /// Output channels per block: accumulators of a pixel pair live on the stack.
@@ -192,25 +271,23 @@ pub(super) fn conv(
     let (pa, pb) = scratch.split_at_mut(plen.min(scratch.len()));
     let zp = y.zero_point as i32;
     // Every accumulator a block reads was written by that block first.
-    let mut acc = [[0i32; ACC_ROW]; 2];
+    let mut acc: Acc = [[0i32; ACC_ROW]; 2];
     for p in (0..npix).step_by(2) {
         // The last pixel of an odd count pairs with itself; its twin is dropped.
         let p1 = (p + 1).min(npix - 1);
+        let px = Pixels {
+            p,
+            p1,
+            cout,
+            zp,
+            act: g.act,
+        };
         if rows_ok {
             if let (Some(a0), Some(a1)) = (patch_inside(x, g, ow, p), patch_inside(x, g, ow, p1)) {
                 let (x0, x1) = (xin.get(a0..)?, xin.get(a1..)?);
-                for c0 in (0..cout).step_by(OC_BLOCK) {
-                    let nb = OC_BLOCK.min(cout - c0);
-                    let rows = q.weights.get(c0 * plen..(c0 + nb) * plen)?;
-                    if dot_2xn_strided(x0, x1, &strided, rows, &mut acc) != nb {
-                        return None;
-                    }
-                    let pixels = if p1 != p { 2 } else { 1 };
-                    for (k, px) in [p, p1].into_iter().take(pixels).enumerate() {
-                        let out = yout.get_mut(px * cout + c0..)?;
-                        q.row(&acc[k][..nb], c0, zp, g.act, out)?;
-                    }
-                }
+                channel_blocks(q, &px, 0, cout, plen, yout, &mut acc, |rows, acc| {
+                    dot_2xn_strided(x0, x1, &strided, rows, acc)
+                })?;
                 continue;
             }
         }
@@ -224,19 +301,16 @@ pub(super) fn conv(
                 gather(x, xin, g, ow, p1, grp, b)?;
                 (a, b)
             };
-            for c0 in (0..cout_g).step_by(OC_BLOCK) {
-                let nb = OC_BLOCK.min(cout_g - c0);
-                let base = grp * cout_g + c0;
-                let rows = q.weights.get(base * plen..(base + nb) * plen)?;
-                if dot_2xn(a, b, rows, &mut acc) != nb {
-                    return None;
-                }
-                let pixels = if p1 != p { 2 } else { 1 };
-                for (k, px) in [p, p1].into_iter().take(pixels).enumerate() {
-                    let out = yout.get_mut(px * cout + base..)?;
-                    q.row(&acc[k][..nb], base, zp, g.act, out)?;
-                }
-            }
+            channel_blocks(
+                q,
+                &px,
+                grp * cout_g,
+                cout_g,
+                plen,
+                yout,
+                &mut acc,
+                |rows, acc| dot_2xn(a, b, rows, acc),
+            )?;
         }
     }
     Some(())

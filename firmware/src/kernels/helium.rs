@@ -399,28 +399,15 @@ pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -
     super::scalar::depthwise_pixel(&mut acc[fast..], x, w, t)
 }
 
-/// [`super::scalar::requantize_row`] four channels per step, bit-exact:
-/// `VQRDMULH.S32` is gemmlowp's rounding doubling high multiply (see
-/// [`crate::arith::saturating_rounding_doubling_high_mul`]); `VRSHL.S32` by a
-/// negative amount rounds ties up, so negative values are first nudged down
-/// by one (`VQADD` of `(x AND shift) >> 31`) to get gemmlowp's ties away from
-/// zero; `VSTRB.32` narrows to bytes. Shifts must lie in [−31, 30] (validated
-/// at load).
-/// Rows in the common case ([`RowQuant::right_only`]: shifts < 0, clamp top
-/// 127) skip the left shift and take the shift as is: 15 instead of 18
-/// instructions per four outputs.
-#[inline]
-pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
-    if q.right_only() {
-        return requantize_row_right(acc, q, out);
-    }
-    let n = q.span(acc, out);
-    // SAFETY: the tail-predicated loop touches exactly `n` elements of each
-    // slice (all hold at least `n`): `VLDRW` reads `i32`s (aligned by type),
-    // `VSTRB.32` writes bytes. q0–q6 (d0–d13) and lr are declared clobbered.
-    unsafe {
+/// The row loop of [`requantize_row`], four outputs per step: `acc`, `bias`,
+/// `mult`, `shift` loaded into q0–q3 (post-incremented), the bias added,
+/// `$steps` (the multiply and the nudge for negatives, leaving q3 the
+/// right-shift amounts), `VRSHL`, the zero point, the clamp `[q5, q6]` and the
+/// narrowing store. `$pre` runs once before the loop.
+macro_rules! requantize_loop {
+    ($acc:expr, $q:expr, $out:expr, $n:expr, [$($pre:literal),*], [$($step:literal),*]) => {
         asm!(
-            "vmov.i32 q4, #0",
+            $($pre,)*
             "vdup.32 q5, {lo}",
             "vdup.32 q6, {hi}",
             "wlstp.32 lr, {n}, 3f",
@@ -430,13 +417,7 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
             "vldrw.u32 q2, [{mult}], #16",
             "vldrw.u32 q3, [{shift}], #16",
             "vadd.i32 q0, q0, q1",
-            "vmax.s32 q1, q3, q4",
-            "vmin.s32 q3, q3, q4",
-            "vshl.s32 q0, q0, q1",
-            "vqrdmulh.s32 q0, q0, q2",
-            "vand q1, q0, q3",
-            "vshr.s32 q1, q1, #31",
-            "vqadd.s32 q0, q0, q1",
+            $($step,)*
             "vrshl.s32 q0, q0, q3",
             "vadd.i32 q0, q0, {zp}",
             "vmax.s32 q0, q0, q5",
@@ -444,12 +425,147 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
             "vstrb.32 q0, [r3], #4",
             "letp lr, 2b",
             "3:",
-            acc = inout(reg) acc.as_ptr() => _,
+            acc = inout(reg) $acc.as_ptr() => _,
+            bias = inout(reg) $q.bias.as_ptr() => _,
+            mult = inout(reg) $q.mult.as_ptr() => _,
+            shift = inout(reg) $q.shift.as_ptr() => _,
+            // The narrowing store with writeback takes a low register only.
+            inout("r3") $out.as_mut_ptr() => _,
+            n = in(reg) $n,
+            zp = in(reg) $q.zero_point,
+            lo = in(reg) $q.act[0] as i32,
+            hi = in(reg) $q.act[1] as i32,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _,
+            options(nostack),
+        )
+    };
+}
+
+/// [`super::scalar::requantize_row`] four channels per step, bit-exact:
+/// `VQRDMULH.S32` is gemmlowp's rounding doubling high multiply (see
+/// [`crate::arith::saturating_rounding_doubling_high_mul`]); `VRSHL.S32` by a
+/// negative amount rounds ties up, so negative values are first nudged down
+/// by one (`VQADD` of `(x AND shift) >> 31`) to get gemmlowp's ties away from
+/// zero; `VSTRB.32` narrows to bytes. Shifts must lie in [−31, 30] (validated
+/// at load): the general path splits each into its left part (`VSHL` by
+/// `max(shift, 0)`) and right part (`min(shift, 0)`), 18 instructions per
+/// four outputs.
+/// Rows in the common case ([`RowQuant::right_only`]: shifts < 0, multipliers
+/// ≥ 0, clamp top 127) skip the left shift, take the shift as loaded, and
+/// nudge by `x >> 31` (the shift's sign bit is always set, so the `AND`
+/// changes nothing): 13 instructions per four outputs.
+#[inline]
+pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
+    let n = q.span(acc, out);
+    // SAFETY (both loops): the tail-predicated loop touches exactly `n`
+    // elements of each slice (all hold at least `n`): `VLDRW` reads `i32`s
+    // (aligned by type), `VSTRB.32` writes bytes. q0–q6 (d0–d13) and lr are
+    // declared clobbered; `nostack`: the stack is not touched.
+    if q.right_only() {
+        // SAFETY: see above.
+        unsafe {
+            requantize_loop!(
+                acc,
+                q,
+                out,
+                n,
+                [],
+                [
+                    "vqrdmulh.s32 q0, q0, q2",
+                    "vshr.s32 q1, q0, #31",
+                    "vqadd.s32 q0, q0, q1"
+                ]
+            );
+        }
+    } else {
+        // SAFETY: see above.
+        unsafe {
+            requantize_loop!(
+                acc,
+                q,
+                out,
+                n,
+                ["vmov.i32 q4, #0"],
+                [
+                    "vmax.s32 q1, q3, q4",
+                    "vmin.s32 q3, q3, q4",
+                    "vshl.s32 q0, q0, q1",
+                    "vqrdmulh.s32 q0, q0, q2",
+                    "vand q1, q0, q3",
+                    "vshr.s32 q1, q1, #31",
+                    "vqadd.s32 q0, q0, q1"
+                ]
+            );
+        }
+    }
+}
+
+/// [`super::requantize_pair`]: rows in the common case
+/// ([`RowQuant::right_only`]) in one loop, each constant vector loaded once
+/// for both pixels (the second accumulator row read 256 bytes past the
+/// first): 24 instructions per eight outputs against 26 and a second call's
+/// set-up through [`requantize_row`]; other rows through it, row by row.
+#[inline]
+pub fn requantize_pair(
+    acc: &[[i32; super::ACC_ROW]; 2],
+    n: usize,
+    q: &RowQuant,
+    out: [&mut [i8]; 2],
+) {
+    let [o0, o1] = out;
+    let n = q.span(&acc[0][..n.min(super::ACC_ROW)], o0).min(o1.len());
+    if !q.right_only() {
+        requantize_row(&acc[0][..n], q, o0);
+        requantize_row(&acc[1][..n], q, o1);
+        return;
+    }
+    // SAFETY: the tail-predicated loop touches exactly `n` ≤ `ACC_ROW`
+    // elements of `acc[0]`, of `acc[1]` (`VLDRW` at `ACC_ROW · 4` = 256 bytes
+    // past the `acc[0]` pointer: the rows are contiguous `i32`s, word
+    // aligned), of the three constant rows and of `o0`, `o1` (all hold at
+    // least `n`). q0–q6 (d0–d13) and lr are declared clobbered; `nostack`.
+    unsafe {
+        asm!(
+            "vdup.32 q5, {lo}",
+            "vdup.32 q6, {hi}",
+            "wlstp.32 lr, {n}, 3f",
+            "2:",
+            "vldrw.u32 q1, [{acc}, #256]",
+            "vldrw.u32 q0, [{acc}], #16",
+            "vldrw.u32 q2, [{bias}], #16",
+            "vldrw.u32 q3, [{mult}], #16",
+            "vldrw.u32 q4, [{shift}], #16",
+            "vadd.i32 q0, q0, q2",
+            "vadd.i32 q1, q1, q2",
+            "vqrdmulh.s32 q0, q0, q3",
+            "vqrdmulh.s32 q1, q1, q3",
+            "vshr.s32 q2, q0, #31",
+            "vshr.s32 q3, q1, #31",
+            "vqadd.s32 q0, q0, q2",
+            "vqadd.s32 q1, q1, q3",
+            "vrshl.s32 q0, q0, q4",
+            "vrshl.s32 q1, q1, q4",
+            "vadd.i32 q0, q0, {zp}",
+            "vadd.i32 q1, q1, {zp}",
+            "vmax.s32 q0, q0, q5",
+            "vmax.s32 q1, q1, q5",
+            "vmin.s32 q0, q0, q6",
+            "vmin.s32 q1, q1, q6",
+            "vstrb.32 q0, [r3], #4",
+            "vstrb.32 q1, [r2], #4",
+            "letp lr, 2b",
+            "3:",
+            acc = inout(reg) acc.as_ptr().cast::<i32>() => _,
             bias = inout(reg) q.bias.as_ptr() => _,
             mult = inout(reg) q.mult.as_ptr() => _,
             shift = inout(reg) q.shift.as_ptr() => _,
-            // The narrowing store with writeback takes a low register only.
-            inout("r3") out.as_mut_ptr() => _,
+            // The narrowing stores with writeback take low registers only.
+            inout("r3") o0.as_mut_ptr() => _,
+            inout("r2") o1.as_mut_ptr() => _,
             n = in(reg) n,
             zp = in(reg) q.zero_point,
             lo = in(reg) q.act[0] as i32,
@@ -459,57 +575,6 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
             out("d4") _, out("d5") _, out("d6") _, out("d7") _,
             out("d8") _, out("d9") _, out("d10") _, out("d11") _,
             out("d12") _, out("d13") _,
-            options(nostack),
-        );
-    }
-}
-
-/// [`requantize_row`] for a row every shift of which is < 0 and whose clamp
-/// tops at 127: no left shift (`VSHL` by `max(shift, 0)` is the identity),
-/// the shift used as loaded (`min(shift, 0)` is the shift), the top clamp
-/// still applied (the narrowing store truncates).
-#[inline]
-fn requantize_row_right(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
-    let n = q.span(acc, out);
-    // SAFETY: as in `requantize_row`: the tail-predicated loop touches
-    // exactly `n` elements of each slice (all hold at least `n`); q0–q3,
-    // q5, q6 (d0–d7, d10–d13) and lr are declared clobbered.
-    unsafe {
-        asm!(
-            "vdup.32 q5, {lo}",
-            "vdup.32 q6, {hi}",
-            "wlstp.32 lr, {n}, 3f",
-            "2:",
-            "vldrw.u32 q0, [{acc}], #16",
-            "vldrw.u32 q1, [{bias}], #16",
-            "vldrw.u32 q2, [{mult}], #16",
-            "vldrw.u32 q3, [{shift}], #16",
-            "vadd.i32 q0, q0, q1",
-            "vqrdmulh.s32 q0, q0, q2",
-            "vand q1, q0, q3",
-            "vshr.s32 q1, q1, #31",
-            "vqadd.s32 q0, q0, q1",
-            "vrshl.s32 q0, q0, q3",
-            "vadd.i32 q0, q0, {zp}",
-            "vmax.s32 q0, q0, q5",
-            "vmin.s32 q0, q0, q6",
-            "vstrb.32 q0, [r3], #4",
-            "letp lr, 2b",
-            "3:",
-            acc = inout(reg) acc.as_ptr() => _,
-            bias = inout(reg) q.bias.as_ptr() => _,
-            mult = inout(reg) q.mult.as_ptr() => _,
-            shift = inout(reg) q.shift.as_ptr() => _,
-            // The narrowing store with writeback takes a low register only.
-            inout("r3") out.as_mut_ptr() => _,
-            n = in(reg) n,
-            zp = in(reg) q.zero_point,
-            lo = in(reg) q.act[0] as i32,
-            hi = in(reg) q.act[1] as i32,
-            out("lr") _,
-            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
-            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
-            out("d10") _, out("d11") _, out("d12") _, out("d13") _,
             options(nostack),
         );
     }

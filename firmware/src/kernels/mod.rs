@@ -318,6 +318,24 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
     return scalar::requantize_row(acc, q, out);
 }
 
+/// A pixel pair's accumulator rows (`acc[0]`, `acc[1]`, their first `n`
+/// entries) requantized with the same constants into `out[0]`, `out[1]`:
+/// exactly two [`requantize_row`] calls ([`scalar::requantize_pair`]). On
+/// Helium rows in the common case ([`RowQuant::right_only`]) share one loop,
+/// each constant vector loaded once for both pixels.
+#[inline]
+pub fn requantize_pair(acc: &[[i32; ACC_ROW]; 2], n: usize, q: &RowQuant, out: [&mut [i8]; 2]) {
+    #[cfg(feature = "kernel-helium")]
+    return helium::requantize_pair(acc, n, q, out);
+    #[cfg(not(feature = "kernel-helium"))]
+    {
+        let n = n.min(ACC_ROW);
+        let [o0, o1] = out;
+        requantize_row(&acc[0][..n], q, o0);
+        requantize_row(&acc[1][..n], q, o1);
+    }
+}
+
 /// The index of int8 code `v` in a 256-entry table ordered from −128:
 /// `v + 128` (the sign bit flipped).
 #[inline(always)]

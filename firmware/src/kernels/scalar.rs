@@ -70,6 +70,19 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
     }
 }
 
+/// [`super::requantize_pair`]: [`requantize_row`] on each pixel's row.
+pub fn requantize_pair(
+    acc: &[[i32; super::ACC_ROW]; 2],
+    n: usize,
+    q: &RowQuant,
+    out: [&mut [i8]; 2],
+) {
+    let n = n.min(super::ACC_ROW);
+    for (a, o) in acc.iter().zip(out) {
+        requantize_row(&a[..n], q, o);
+    }
+}
+
 /// [`super::add_row`]: per element, the two table entries summed (wrapping)
 /// and requantized ([`crate::arith::requantize`]), over the shortest length.
 pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) {

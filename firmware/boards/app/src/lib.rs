@@ -10,7 +10,8 @@ pub mod qemu;
 
 use nyquist_firmware::kernels::{
     add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, lut, lut_in_place,
-    mac_row, requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
+    mac_row, requantize_pair, requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW,
+    KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
@@ -107,7 +108,7 @@ fn lcg(s: &mut u32) -> i8 {
 /// [`dot_2x2`], [`copy`], [`mac_row`], [`lut`] and [`lut_in_place`] on every
 /// length 0..300 at shifting
 /// offsets, [`dot_2xn`] on 16 shapes, [`dot_2xn_strided`] on 6,
-/// [`depthwise_pixel`] on 7, [`requantize_row`]
+/// [`depthwise_pixel`] on 7, [`requantize_row`] and [`requantize_pair`]
 /// on random accumulators with every shift the blob format allows (half the
 /// rows right shifts only, the kernels' shorter path), [`add_row`]
 /// on random tables (extremes included) with every shift. Returns the number
@@ -300,6 +301,18 @@ pub fn selftest() -> u32 {
         requantize_row(&acc[..n], &q, &mut got[..n]);
         scalar::requantize_row(&acc[..n], &q, &mut want[..n]);
         bad += u32::from(got != want);
+        // A pixel pair's two rows (the second the first reversed) through the
+        // same constants, up to a block, lengths off whole vectors.
+        let m = n.min(ACC_ROW) - round as usize % 3;
+        let mut pair = [[0i32; ACC_ROW]; 2];
+        pair[0][..m].copy_from_slice(&acc[..m]);
+        for (d, &a) in pair[1][..m].iter_mut().zip(acc[..m].iter().rev()) {
+            *d = a;
+        }
+        let ([mut g0, mut g1], [mut w0, mut w1]) = ([[0i8; ACC_ROW]; 2], [[0i8; ACC_ROW]; 2]);
+        requantize_pair(&pair, m, &q, [&mut g0[..m], &mut g1[..m]]);
+        scalar::requantize_pair(&pair, m, &q, [&mut w0[..m], &mut w1[..m]]);
+        bad += u32::from(g0 != w0 || g1 != w1);
         // A slice of the row keeps the finding and stays exact.
         if let Some(part) = q.rows(3..n - 2) {
             bad += u32::from(part.right_only() != right);
@@ -352,7 +365,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; depthwise_pixel: 7 shapes; requantize_row: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; depthwise_pixel: 7 shapes; requantize_row and requantize_pair: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
