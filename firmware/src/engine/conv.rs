@@ -14,8 +14,8 @@
 
 use crate::arith::requantize;
 use crate::kernels::{
-    copy, depthwise_pixel, dot, dot_2xn, dot_2xn_strided, mac_row, requantize_pair, requantize_row,
-    DwTaps, RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
+    copy, copy_rows, depthwise_pixel, dot, dot_2xn, dot_2xn_strided, mac_row, requantize_pair,
+    requantize_row, DwTaps, RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
 };
 use nyquist_nqm::Tensor;
 
@@ -195,7 +195,8 @@ pub(super) struct Geom {
 
 /// im2col of output pixel `p`, group `grp`: `kh·kw` runs of `cin_g` channels.
 /// With one group the `kw` taps of a kernel row inside the image are adjacent
-/// pixels, so they are one contiguous `kw·cin` copy.
+/// pixels, so they are one contiguous `kw·cin` copy, and a patch wholly inside
+/// is its `kh` rows through [`copy_rows`].
 fn gather(
     x: &Tensor,
     xin: &[i8],
@@ -205,6 +206,17 @@ fn gather(
     grp: usize,
     dst: &mut [i8],
 ) -> Option<()> {
+    if g.groups == 1 {
+        if let Some(at) = patch_inside(x, g, ow, p) {
+            // Every tap inside: the kernel rows straight from the input.
+            let rows = Strided {
+                rows: g.k[0],
+                run: g.k[1] * x.c as usize,
+                stride: x.w as usize * x.c as usize,
+            };
+            return copy_rows(dst, xin.get(at..)?, &rows).then_some(());
+        }
+    }
     let (h, w, cin) = (x.h as isize, x.w as isize, x.c as usize);
     let cin_g = cin / g.groups;
     let (oy, ox) = (p / ow, p % ow);

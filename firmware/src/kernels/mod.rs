@@ -144,6 +144,30 @@ pub fn dot_2xn_strided(
     return scalar::dot_2xn_strided(x0, x1, s, w, acc);
 }
 
+/// An interior pixel's im2col patch: the runs [`Strided`] describes from
+/// `src`, copied one after another into `dst` (`rows · run` bytes). `false`,
+/// nothing written, when `src` is shorter than the span or `dst` than the
+/// patch. On Helium one asm block for runs of whole vectors (every 3×3 conv
+/// over a multiple of 16 channels); elsewhere [`copy`] run by run.
+/// Bit-exact with [`scalar::copy_rows`].
+#[inline]
+pub fn copy_rows(dst: &mut [i8], src: &[i8], s: &Strided) -> bool {
+    let fits = s.span().is_some_and(|n| src.len() >= n)
+        && s.rows.checked_mul(s.run).is_some_and(|n| dst.len() >= n);
+    if !fits {
+        return false;
+    }
+    #[cfg(feature = "kernel-helium")]
+    if s.rows > 0 && s.run.is_multiple_of(16) && s.stride >= s.run {
+        helium::copy_rows(dst, src, s);
+        return true;
+    }
+    for (ky, out) in dst.chunks_exact_mut(s.run.max(1)).take(s.rows).enumerate() {
+        copy(out, &src[ky * s.stride..]);
+    }
+    true
+}
+
 /// Whether the engine should hand interior patches to [`dot_2xn_strided`] in
 /// place rather than gather them for [`dot_2xn`]: on the DSP build, whose
 /// kernel copies (widens) the patch anyway.
@@ -361,12 +385,18 @@ pub struct AddRow<'a> {
 }
 
 /// The Add row this build uses (see [`scalar::add_row`]): on the DSP build
-/// one asm loop, gather and requantization in registers; elsewhere the sums
-/// a chunk at a time through the build's [`requantize_row`].
+/// one asm loop, gather and requantization in registers; on Helium one
+/// vector loop (gathers with offsets) for outputs in the common case
+/// ([`helium::add_row`]); elsewhere the sums a chunk at a time through the
+/// build's [`requantize_row`].
 #[inline]
 pub fn add_row(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
     #[cfg(all(feature = "kernel-dsp", not(feature = "kernel-helium")))]
     return dsp::add_row(a, b, q, out);
+    #[cfg(feature = "kernel-helium")]
+    if helium::add_row(a, b, q, out) {
+        return;
+    }
     #[cfg(not(all(feature = "kernel-dsp", not(feature = "kernel-helium"))))]
     return add_row_by_chunks(a, b, q, out);
 }
@@ -380,15 +410,14 @@ fn add_row_by_chunks(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
     let zeros = [0i32; CHUNK];
     let mult = [q.mult; CHUNK];
     let shift = [q.shift; CHUNK];
-    // No kernel of these builds reads `right_shifts`: `false` (never wrong)
-    // spares the check per row.
+    // One multiplier and shift for the whole row: the finding without a scan.
     let rq = RowQuant {
         bias: &zeros,
         mult: &mult,
         shift: &shift,
         zero_point: q.zero_point,
         act: q.act,
-        right_shifts: false,
+        right_shifts: q.shift < 0 && q.mult >= 0,
     };
     let mut sums = [0i32; CHUNK];
     // The shortest length up front: no chunk of `out` outruns `a` or `b`.

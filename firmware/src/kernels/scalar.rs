@@ -100,6 +100,20 @@ pub fn copy(dst: &mut [i8], src: &[i8]) {
     dst[..n].copy_from_slice(&src[..n]);
 }
 
+/// [`super::copy_rows`]: run by run; `false`, nothing written, when either
+/// slice is too short.
+pub fn copy_rows(dst: &mut [i8], src: &[i8], s: &super::Strided) -> bool {
+    let fits = s.span().is_some_and(|n| src.len() >= n)
+        && s.rows.checked_mul(s.run).is_some_and(|n| dst.len() >= n);
+    if fits {
+        for ky in 0..s.rows {
+            let at = ky * s.stride;
+            dst[ky * s.run..(ky + 1) * s.run].copy_from_slice(&src[at..at + s.run]);
+        }
+    }
+    fits
+}
+
 /// [`super::depthwise_pixel`]: tap by tap, each a [`mac_row`] over the channels.
 pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &super::DwTaps) -> bool {
     let n = acc.len();

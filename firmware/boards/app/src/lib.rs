@@ -9,9 +9,9 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, lut, lut_in_place,
-    mac_row, requantize_pair, requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW,
-    KERNEL,
+    add_row, copy, copy_rows, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, lut,
+    lut_in_place, mac_row, requantize_pair, requantize_row, scalar, AddRow, DwTaps, RowQuant,
+    Strided, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
@@ -108,10 +108,12 @@ fn lcg(s: &mut u32) -> i8 {
 /// [`dot_2x2`], [`copy`], [`mac_row`], [`lut`] and [`lut_in_place`] on every
 /// length 0..300 at shifting
 /// offsets, [`dot_2xn`] on 16 shapes, [`dot_2xn_strided`] on 6,
+/// [`copy_rows`] on 8 (two of them refused),
 /// [`depthwise_pixel`] on 7, [`requantize_row`] and [`requantize_pair`]
 /// on random accumulators with every shift the blob format allows (half the
 /// rows right shifts only, the kernels' shorter path), [`add_row`]
-/// on random tables (extremes included) with every shift. Returns the number
+/// on random tables (extremes included) with every shift and on right-shift
+/// outputs landing in range (ties of both signs). Returns the number
 /// of mismatching cases.
 #[inline(never)] // its buffers must not sit in `run`'s frame (stack measurement)
 pub fn selftest() -> u32 {
@@ -210,6 +212,28 @@ pub fn selftest() -> u32 {
         let n = dot_2xn_strided(x0, x1, &st, ws, &mut got);
         bad += u32::from(n != scalar::dot_2xn_strided(x0, x1, &st, ws, &mut want));
         bad += u32::from(n == 0 || got != want);
+    }
+    // Interior patches copied row by row: whole vectors (16-, 32- and
+    // 64-channel 3×3 rows), a run off whole vectors, stride equal to the run,
+    // one row, a source or destination one byte short (refused, unwritten).
+    for (rows, run, stride, short) in [
+        (3, 48, 80, 0),
+        (3, 96, 96, 0),
+        (3, 192, 200, 0),
+        (1, 64, 64, 0),
+        (3, 27, 40, 0),
+        (2, 20, 28, 0),
+        (3, 48, 80, 1),
+        (3, 48, 80, 2),
+    ] {
+        let st = Strided { rows, run, stride };
+        let span = (rows - 1) * stride + run;
+        let src = &w[..if short == 1 { span - 1 } else { span }];
+        let len = rows * run - if short == 2 { 1 } else { 0 };
+        let (mut got, mut want) = ([7i8; 600], [7i8; 600]);
+        let ok = copy_rows(&mut got[..len], src, &st);
+        bad += u32::from(ok != scalar::copy_rows(&mut want[..len], src, &st));
+        bad += u32::from(ok != (short == 0) || got != want);
     }
     // Depthwise pixels: the 16-wide asm path, its scalar tail, channel strides
     // above the block, padded rows, kernels of several shapes.
@@ -325,10 +349,15 @@ pub fn selftest() -> u32 {
     // SRDHM's saturation) and every shift, odd and even lengths.
     let mut tables = [0i32; 512];
     let (mut a, mut b) = ([0i8; 259], [0i8; 259]);
-    for round in 0..62i32 {
-        let shift = round - 31;
+    // Rounds from 62 on: right-shift outputs with the clamp's top at 127 (the
+    // Helium vector path) whose sums land in range, so rounding ties of
+    // either sign show.
+    for round in 0..74i32 {
+        let in_range = round >= 62;
+        let shift = if in_range { -1 - round % 4 } else { round - 31 };
         for (i, t) in tables.iter_mut().enumerate() {
             *t = match (i + round as usize) % 97 {
+                _ if in_range => word(&mut seed) >> 24,
                 0 => i32::MIN,
                 1 => i32::MAX,
                 _ => word(&mut seed) >> (round % 9),
@@ -340,14 +369,20 @@ pub fn selftest() -> u32 {
         }
         let q = AddRow {
             tables: &tables,
-            mult: if round % 5 == 0 {
+            mult: if in_range {
+                1 << 30
+            } else if round % 5 == 0 {
                 i32::MIN
             } else {
                 (word(&mut seed) & i32::MAX) | (1 << 30)
             },
             shift,
             zero_point: (round % 11) - 5,
-            act: [-128 + (round % 3) as i8 * 20, 127 - (round % 4) as i8 * 10],
+            act: if in_range {
+                [-128, 127]
+            } else {
+                [-128 + (round % 3) as i8 * 20, 127 - (round % 4) as i8 * 10]
+            },
         };
         let n = 259 - (round as usize % 4);
         let (mut got, mut want) = ([0i8; 259], [0i8; 259]);
@@ -365,7 +400,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; depthwise_pixel: 7 shapes; requantize_row and requantize_pair: 64 rows, 32 of them right shifts only; add_row: 62 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; copy_rows: 8; depthwise_pixel: 7 shapes; requantize_row and requantize_pair: 64 rows, 32 of them right shifts only; add_row: 74 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
