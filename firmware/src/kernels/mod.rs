@@ -147,8 +147,8 @@ pub fn dot_2xn_strided(
 /// An interior pixel's im2col patch: the runs [`Strided`] describes from
 /// `src`, copied one after another into `dst` (`rows · run` bytes). `false`,
 /// nothing written, when `src` is shorter than the span or `dst` than the
-/// patch. On Helium one asm block for runs of whole vectors (every 3×3 conv
-/// over a multiple of 16 channels); elsewhere [`copy`] run by run.
+/// patch. On Helium one asm block (runs tail-predicated); elsewhere [`copy`]
+/// run by run.
 /// Bit-exact with [`scalar::copy_rows`].
 #[inline]
 pub fn copy_rows(dst: &mut [i8], src: &[i8], s: &Strided) -> bool {
@@ -158,7 +158,7 @@ pub fn copy_rows(dst: &mut [i8], src: &[i8], s: &Strided) -> bool {
         return false;
     }
     #[cfg(feature = "kernel-helium")]
-    if s.rows > 0 && s.run.is_multiple_of(16) && s.stride >= s.run {
+    if s.rows > 0 {
         helium::copy_rows(dst, src, s);
         return true;
     }
