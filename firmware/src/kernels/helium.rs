@@ -92,7 +92,9 @@ pub fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [i32; 4] {
 const _: () = assert!(super::ACC_ROW * 4 == 256);
 
 /// The conv's channel loop over `pairs` row pairs (see [`dot_2xn`]): per
-/// pair 4 zeroed accumulators, the tail-predicated 2×2 block loop, two
+/// pair the first 16 bytes' 2×2 block with `VMLADAV` (the accumulators start
+/// from those products: nothing to zero, one `LETP` fewer; `k ≥ 16`), the
+/// tail-predicated 2×2 block loop over the other `k − 16`, two
 /// `STRD`s, then `$rewind` (pointers back to the patches' start, weights on
 /// to the next pair); `$pre` / `$post` run once around it. A trailing
 /// `nostack` says the block leaves the stack alone (the whole-vector path;
@@ -103,11 +105,16 @@ macro_rules! channel_loop {
         asm!(
             $($pre,)*
             "2:",
-            "mov r0, #0",
-            "mov r2, #0",
-            "mov r4, #0",
-            "mov r8, #0",
-            "wlstp.8 lr, {k}, 3f",
+            "vldrb.u8 q0, [{x0}], #16",
+            "vldrb.u8 q1, [{x1}], #16",
+            "vldrb.u8 q2, [{w0}], #16",
+            "vldrb.u8 q3, [{w1}], #16",
+            "vmladav.s8 r0, q0, q2",
+            "vmladav.s8 r2, q0, q3",
+            "vmladav.s8 r4, q1, q2",
+            "vmladav.s8 r8, q1, q3",
+            "sub lr, {k}, #16",
+            "wlstp.8 lr, lr, 3f",
             "4:",
             block_2x2_16!(),
             "letp lr, 4b",
@@ -138,10 +145,11 @@ macro_rules! channel_loop {
 }
 
 /// [`super::dot_2xn`] with the channel loop inside the asm block: per channel
-/// pair 4 zeroed accumulators, the 9-instruction `dot_2x2` loop
-/// (tail-predicated: any `k`), two `STRD`s and 8 instructions of pointer and
-/// counter updates — ≈ 16 instructions of overhead per pair instead of the
-/// ≈ 47 a Rust loop around [`dot_2x2`] costs. The loads post-increment by
+/// pair the first 16 bytes peeled (8 instructions, no accumulator to zero),
+/// the 9-instruction `dot_2x2` loop over the rest (tail-predicated: any `k`),
+/// two `STRD`s and 8 instructions of pointer and counter updates — ≈ 12
+/// instructions of overhead per pair instead of the ≈ 47 a Rust loop around
+/// [`dot_2x2`] costs. The loads post-increment by
 /// whole vectors, so after a row the pointers stand `k16 = ⌈k/16⌉·16` bytes
 /// on; the asm steps them back by `k16` (`k` when it is a multiple of 16;
 /// else kept on the stack) and on by `k`.
@@ -156,7 +164,9 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
     let pairs = m / 2;
     if pairs > 0 {
         // SAFETY: `pairs` ≥ 1 iterations of the outer loop; iteration `i` reads
-        // exactly `k` bytes (the tail-predicated loop loads no lane past `k`)
+        // exactly `k ≥ 16` bytes (16 = one whole vector peeled, `k ≥ 16` here as
+        // shorter patches took `short_2xn`; the tail-predicated loop over the
+        // other `k − 16` loads no lane past `k`)
         // from each of `x0`, `x1` (both hold ≥ `k`), and rows `2i`, `2i + 1`
         // of `w` (`2·pairs ≤ m ≤ w.len() / k`); then the pointers, `k16` past
         // where they started, step back by `k16` (`k` itself when a multiple
