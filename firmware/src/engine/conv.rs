@@ -14,8 +14,8 @@
 
 use crate::arith::requantize;
 use crate::kernels::{
-    copy, copy_rows, depthwise_pixel, dot, dot_2xn, dot_2xn_strided, mac_row, requantize_pair,
-    requantize_row, DwTaps, RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
+    copy, copy_rows, depthwise_pixel, depthwise_requant, dot, dot_2xn, dot_2xn_strided, mac_row,
+    requantize_pair, requantize_row, DwTaps, RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
 };
 use nyquist_nqm::Tensor;
 
@@ -330,7 +330,8 @@ pub(super) fn conv(
 
 /// Depthwise conv (`groups = cin = cout`, e.g. a blur kept as a layer), weights
 /// `[kh][kw][c]`: an output pixel whose taps all lie inside the input is one
-/// [`depthwise_pixel`] call per channel block; a border pixel goes tap by tap
+/// [`depthwise_requant`] call per channel block (sums and requantization);
+/// a border pixel goes tap by tap
 /// ([`mac_row`] over a contiguous run of channels, padding taps adding the
 /// input zero point times the weights).
 pub(super) fn depthwise(
@@ -362,9 +363,17 @@ pub(super) fn depthwise(
             let n = OC_BLOCK.min(c - c0);
             let acc = &mut block[..n];
             if inside {
-                // Every tap inside the input: one kernel call for the pixel.
+                // Every tap inside the input: one kernel call for the pixel,
+                // its requantization included where the constants are aligned.
                 let at = (iy0 * w + ix0) as usize * c + c0;
                 let (xs, ws) = (xin.get(at..)?, q.weights.get(c0..)?);
+                if let Some(rq) = q.kernel_row(c0, n, zp, g.act)? {
+                    let o = out.get_mut(c0..c0 + n)?;
+                    if !depthwise_requant(acc, xs, ws, &geom, &rq, o) {
+                        return None;
+                    }
+                    continue;
+                }
                 if !depthwise_pixel(acc, xs, ws, &geom) {
                     return None;
                 }

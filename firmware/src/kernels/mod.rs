@@ -250,6 +250,33 @@ pub fn depthwise_pixel(acc: &mut [i32], x: &[i8], w: &[i8], t: &DwTaps) -> bool 
     return scalar::depthwise_pixel(acc, x, w, t);
 }
 
+/// [`depthwise_pixel`] over `acc.len()` channels, then [`requantize_row`]
+/// of the sums into `out`: one output pixel of a depthwise conv whose taps
+/// all lie inside the input. On Helium 3×3 kernels over whole 16-channel
+/// groups in the common case ([`RowQuant::right_only`]) run in one asm block
+/// per group, the sums never leaving registers (`acc` then unused).
+/// Returns `false`, writing nothing, where [`depthwise_pixel`] would.
+/// Bit-exact with [`scalar::depthwise_requant`].
+#[inline]
+pub fn depthwise_requant(
+    acc: &mut [i32],
+    x: &[i8],
+    w: &[i8],
+    t: &DwTaps,
+    q: &RowQuant,
+    out: &mut [i8],
+) -> bool {
+    #[cfg(feature = "kernel-helium")]
+    if helium::depthwise_requant(x, w, t, q, acc.len(), out) {
+        return true;
+    }
+    if !depthwise_pixel(acc, x, w, t) {
+        return false;
+    }
+    requantize_row(acc, q, out);
+    true
+}
+
 /// Per-channel requantization constants of a row of outputs (one output
 /// pixel's channels): `out[i] = clamp(z + MBQM(acc[i] + bias[i], mult[i], shift[i]), act)`.
 ///

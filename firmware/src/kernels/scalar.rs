@@ -83,6 +83,23 @@ pub fn requantize_pair(
     }
 }
 
+/// [`super::depthwise_requant`]: [`depthwise_pixel`], then
+/// [`requantize_row`].
+pub fn depthwise_requant(
+    acc: &mut [i32],
+    x: &[i8],
+    w: &[i8],
+    t: &super::DwTaps,
+    q: &RowQuant,
+    out: &mut [i8],
+) -> bool {
+    let ok = depthwise_pixel(acc, x, w, t);
+    if ok {
+        requantize_row(acc, q, out);
+    }
+    ok
+}
+
 /// [`super::add_row`]: per element, the two table entries summed (wrapping)
 /// and requantized ([`crate::arith::requantize`]), over the shortest length.
 pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) {

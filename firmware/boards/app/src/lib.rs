@@ -9,9 +9,9 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    add_row, copy, copy_rows, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, lut,
-    lut_in_place, mac_row, requantize_pair, requantize_row, scalar, AddRow, DwTaps, RowQuant,
-    Strided, ACC_ROW, KERNEL,
+    add_row, copy, copy_rows, depthwise_pixel, depthwise_requant, dot, dot_2x2, dot_2xn,
+    dot_2xn_strided, lut, lut_in_place, mac_row, requantize_pair, requantize_row, scalar, AddRow,
+    DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
@@ -109,7 +109,7 @@ fn lcg(s: &mut u32) -> i8 {
 /// length 0..300 at shifting
 /// offsets, [`dot_2xn`] on 16 shapes, [`dot_2xn_strided`] on 6,
 /// [`copy_rows`] on 8 (two of them refused),
-/// [`depthwise_pixel`] on 7, [`requantize_row`] and [`requantize_pair`]
+/// [`depthwise_pixel`] on 7, [`depthwise_requant`] on 6, [`requantize_row`] and [`requantize_pair`]
 /// on random accumulators with every shift the blob format allows (half the
 /// rows right shifts only, the kernels' shorter path), [`add_row`]
 /// on random tables (extremes included) with every shift and on right-shift
@@ -261,6 +261,39 @@ pub fn selftest() -> u32 {
         let lo = lcg(s) as u8 as u32;
         (hi << 24 | lo << 16 | (lcg(s) as u8 as u32) << 8 | lcg(s) as u8 as u32) as i32
     };
+    // Depthwise pixels requantized in the same call: Helium's 3×3 groups in
+    // the common case (one, three, two of a wider layer), a row that is not
+    // (clamp top below 127), a 5×3 kernel, a part group; results scaled to
+    // land mostly inside the int8 range.
+    let mut dw = [[0i32; 64]; 3];
+    for i in 0..64 {
+        // Multipliers near 2^-7 and shifts of 1 or 2: rounding ties often.
+        dw[0][i] = word(&mut seed) >> 20;
+        dw[1][i] = (1 << 24) + (word(&mut seed) & 0xf_ffff);
+        dw[2][i] = -1 - (i as i32 % 2);
+    }
+    for (n, c, k, pad, top) in [
+        (16, 16, [3, 3], 0, 127),
+        (48, 48, [3, 3], 5, 127),
+        (32, 48, [3, 3], 3, 127),
+        (16, 16, [3, 3], 0, 100),
+        (16, 16, [5, 3], 7, 127),
+        (20, 20, [3, 3], 0, 127),
+    ] {
+        let t = DwTaps {
+            k,
+            row: k[1] * c + pad,
+            c,
+        };
+        let q = RowQuant::new(&dw[0][..n], &dw[1][..n], &dw[2][..n], -3, [-120, top]);
+        let (mut a1, mut a2) = ([0i32; 64], [0i32; 64]);
+        let (mut o1, mut o2) = ([0i8; 64], [0i8; 64]);
+        let (x, ws) = (&w[100..], &w[700..]);
+        let ok = depthwise_requant(&mut a1[..n], x, ws, &t, &q, &mut o1[..n]);
+        bad +=
+            u32::from(ok != scalar::depthwise_requant(&mut a2[..n], x, ws, &t, &q, &mut o2[..n]));
+        bad += u32::from(!ok || o1 != o2);
+    }
     for round in 0..64 {
         // Rounds from 32 on: every shift right and the clamp's top at 127,
         // the rows kernels may take a shorter path on (`RowQuant::right_only`).
@@ -400,7 +433,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; copy_rows: 8; depthwise_pixel: 7 shapes; requantize_row and requantize_pair: 64 rows, 32 of them right shifts only; add_row: 74 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; copy_rows: 8; depthwise_pixel: 7 shapes; depthwise_requant: 6; requantize_row and requantize_pair: 64 rows, 32 of them right shifts only; add_row: 74 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
