@@ -265,12 +265,16 @@ pub fn selftest() -> u32 {
     // the common case (one, three, two of a wider layer), a row that is not
     // (clamp top below 127), a 5×3 kernel, a part group; results scaled to
     // land mostly inside the int8 range.
-    let mut dw = [[0i32; 64]; 3];
-    for i in 0..64 {
+    let (mut dbias, mut dmult, mut dshift) = ([0i32; 64], [0i32; 64], [0i32; 64]);
+    let consts = dbias
+        .iter_mut()
+        .zip(dmult.iter_mut())
+        .zip(dshift.iter_mut());
+    for (i, ((b, m), s)) in consts.enumerate() {
         // Multipliers near 2^-7 and shifts of 1 or 2: rounding ties often.
-        dw[0][i] = word(&mut seed) >> 20;
-        dw[1][i] = (1 << 24) + (word(&mut seed) & 0xf_ffff);
-        dw[2][i] = -1 - (i as i32 % 2);
+        *b = word(&mut seed) >> 20;
+        *m = (1 << 24) + (word(&mut seed) & 0xf_ffff);
+        *s = -1 - (i as i32 % 2);
     }
     for (n, c, k, pad, top) in [
         (16, 16, [3, 3], 0, 127),
@@ -285,7 +289,7 @@ pub fn selftest() -> u32 {
             row: k[1] * c + pad,
             c,
         };
-        let q = RowQuant::new(&dw[0][..n], &dw[1][..n], &dw[2][..n], -3, [-120, top]);
+        let q = RowQuant::new(&dbias[..n], &dmult[..n], &dshift[..n], -3, [-120, top]);
         let (mut a1, mut a2) = ([0i32; 64], [0i32; 64]);
         let (mut o1, mut o2) = ([0i8; 64], [0i8; 64]);
         let (x, ws) = (&w[100..], &w[700..]);
