@@ -236,6 +236,10 @@ fn gather(
 /// Pixel `p`'s im2col patch (group `grp`) into `dst`: with one group a patch
 /// wholly inside the input is its kernel rows (`rows`) through [`copy_rows`],
 /// inline; any other through [`gather`].
+// The arguments stay separate: the same code as a per-layer `Source` struct
+// with methods (measured 2026-11-28) took the bundled model's Helium build
+// from 8,424,812 to 8,433,757 instructions per image (+0.1 %, the 16→16
+// layers 3.5 instructions more per pixel pair) and 32 B more stack.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn patch(

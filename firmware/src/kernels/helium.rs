@@ -758,8 +758,8 @@ pub fn requantize_pair(
     }
 }
 
-/// [`super::add_row`] for an output in the common case (multiplier ≥ 0,
-/// shift < 0, clamp top 127), four elements per step: both inputs' codes
+/// [`super::add_row`] for an output in the common case
+/// ([`super::AddRow::right_only`]: multiplier ≥ 0, shift < 0, clamp top 127), four elements per step: both inputs' codes
 /// widened (`VLDRB.U32`), turned into table indices (`code ^ 0x80`, input 2's
 /// also `+ 256`: `^ 0x180`), their rescaled values gathered (`VLDRW.U32` with
 /// offsets) and summed, then [`requantize_row`]'s right-shift steps with the
@@ -768,7 +768,7 @@ pub fn requantize_pair(
 /// nothing written, for any other output (the caller takes the general path).
 #[inline]
 pub fn add_row(a: &[i8], b: &[i8], q: &super::AddRow, out: &mut [i8]) -> bool {
-    if !(q.mult >= 0 && q.shift < 0 && q.act[1] == i8::MAX) {
+    if !q.right_only() {
         return false;
     }
     let n = a.len().min(b.len()).min(out.len());

@@ -411,6 +411,22 @@ pub struct AddRow<'a> {
     pub act: [i8; 2],
 }
 
+impl AddRow<'_> {
+    /// Whether the output requantization is a right shift with a multiplier
+    /// ≥ 0 (the row's [`RowQuant::right_shifts`]).
+    #[inline]
+    pub fn right_shifts(&self) -> bool {
+        self.shift < 0 && self.mult >= 0
+    }
+
+    /// [`AddRow::right_shifts`] with no upper clamp below 127: the common
+    /// case, as [`RowQuant::right_only`] for a row.
+    #[inline]
+    pub fn right_only(&self) -> bool {
+        self.right_shifts() && self.act[1] == i8::MAX
+    }
+}
+
 /// The Add row this build uses (see [`scalar::add_row`]): on the DSP build
 /// one asm loop, gather and requantization in registers; on Helium one
 /// vector loop (gathers with offsets) for outputs in the common case
@@ -444,7 +460,7 @@ fn add_row_by_chunks(a: &[i8], b: &[i8], q: &AddRow, out: &mut [i8]) {
         shift: &shift,
         zero_point: q.zero_point,
         act: q.act,
-        right_shifts: q.shift < 0 && q.mult >= 0,
+        right_shifts: q.right_shifts(),
     };
     let mut sums = [0i32; CHUNK];
     // The shortest length up front: no chunk of `out` outruns `a` or `b`.
