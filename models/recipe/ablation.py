@@ -232,6 +232,7 @@ def summarize() -> dict:
         | {"families": {f: stats(xs) for f, xs in row["families"].items()}}
         for v, row in out["variants"].items() if row["seeds"]
     }
+    out["effects"] = effects(out["variants"])
     first = next(iter(base.values()))
     out["setup"] = {
         "widths": first["widths"], "epochs": first["epochs"], "torch": first["torch"],
@@ -239,6 +240,44 @@ def summarize() -> dict:
         "reference": "baseline of the same seed (paired); mce_pooled: mean of all baseline seeds",
         "interval": "Student-t 95 % over seeds",
     }
+    return out
+
+
+# The four variants are a 2 x 2 design (structure: stride / BlurAfterConv; activation:
+# ReLU / GELU) with the seed as a block.  Each effect is a per-seed contrast of the
+# paired figures (mCE in points of the seed's own baseline, clean error and consistency
+# in percentage points), so seed-to-seed luck that moves all four variants cancels.
+CELLS = {("stride", "relu"): "baseline", ("stride", "gelu"): "baseline-gelu",
+         ("blur", "relu"): "blurafterconv-relu", ("blur", "gelu"): "blurafterconv"}
+CONTRASTS = {
+    # name: {cell: weight}
+    "blur, with ReLU": {("blur", "relu"): 1, ("stride", "relu"): -1},
+    "blur, with GELU": {("blur", "gelu"): 1, ("stride", "gelu"): -1},
+    "blur (main effect)": {("blur", "relu"): .5, ("blur", "gelu"): .5, ("stride", "relu"): -.5, ("stride", "gelu"): -.5},
+    "GELU (main effect)": {("stride", "gelu"): .5, ("blur", "gelu"): .5, ("stride", "relu"): -.5, ("blur", "relu"): -.5},
+    "blur x GELU (interaction)": {("blur", "gelu"): 1, ("stride", "gelu"): -1, ("blur", "relu"): -1, ("stride", "relu"): 1},
+    "both (BlurAfterConv + GELU vs baseline)": {("blur", "gelu"): 1, ("stride", "relu"): -1},
+}
+EFFECT_METRICS = {"mce": 1.0, "clean_error": 100.0, "consistency": 100.0}
+
+
+def effects(variants: dict) -> dict:
+    """Each contrast of CONTRASTS per metric over the seeds that have all four cells."""
+    by_seed = {}
+    for (cell, v) in CELLS.items():
+        row = variants.get(v)
+        if not row:
+            return {}
+        for i, seed in enumerate(row["seeds"]):
+            by_seed.setdefault(seed, {})[cell] = {m: row[m][i] for m in EFFECT_METRICS}
+    seeds = sorted(s for s, cells in by_seed.items() if len(cells) == len(CELLS))
+    out = {"seeds": seeds, "unit": {"mce": "mCE points", "clean_error": "percentage points",
+                                    "consistency": "percentage points"}}
+    for name, weights in CONTRASTS.items():
+        out[name] = {}
+        for m, scale in EFFECT_METRICS.items():
+            xs = [scale * sum(w * by_seed[s][cell][m] for cell, w in weights.items()) for s in seeds]
+            out[name][m] = stats(xs) if xs else None
     return out
 
 
@@ -274,6 +313,17 @@ def markdown(summary: dict) -> str:
               "| variant | " + " | ".join(FAMILIES) + " |", "|---|" + "---:|" * len(FAMILIES)]
     for v, st in s.items():
         lines.append(f"| {LABELS[v]} | " + " | ".join(fmt(st["families"][f]) for f in FAMILIES) + " |")
+    eff = summary.get("effects")
+    if eff and eff["seeds"]:
+        lines += ["", f"Effects of the two axes (2 x 2 design, per-seed contrasts over seeds "
+                  f"{', '.join(map(str, eff['seeds']))}; negative mCE and clean error, positive "
+                  "consistency are better; an effect is established only where its interval excludes 0):", "",
+                  "| contrast | mCE points | clean error, points | consistency, points |",
+                  "|---|---:|---:|---:|"]
+        for name in CONTRASTS:
+            e = eff[name]
+            lines.append(f"| {name} | {fmt(e['mce'])} | {fmt(e['clean_error'], 1, 2)} | "
+                         f"{fmt(e['consistency'], 1, 2)} |")
     return "\n".join(lines) + "\n"
 
 
