@@ -348,7 +348,7 @@ fn check_deployment_model(suffix: &str, whole: f64, layer: f64) {
             predicted += p;
             if matches!(
                 class,
-                OpClass::Conv | OpClass::Pointwise | OpClass::Depthwise
+                OpClass::Conv | OpClass::ConvNarrow | OpClass::Pointwise | OpClass::Depthwise
             ) && m >= 1e5
             {
                 worst = worst.max((p / m - 1.0).abs());

@@ -7,8 +7,9 @@
 
 use nyquist_firmware::arith::requantize;
 use nyquist_firmware::kernels::{
-    add_row, copy, depthwise_pixel, dot, dot_2x2, dot_2xn, dot_2xn_strided, lut, lut_in_place,
-    mac_row, requantize_row, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
+    add_row, copy, copy_rows_lane, copy_rows_triple, depthwise_pixel, dot, dot_2x2, dot_2xn,
+    dot_2xn_strided, dot_3xn, lut, lut_in_place, mac_row, requantize_row, requantize_triple,
+    scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
 };
 use proptest::prelude::*;
 
@@ -114,7 +115,25 @@ proptest! {
         let q = RowQuant::new(&bias, &mult, &shift, zp, act);
         requantize_row(&acc, &q, &mut got);
         scalar::requantize_row(&acc, &q, &mut want);
-        prop_assert_eq!(got, want, "kernel {}", KERNEL);
+        prop_assert_eq!(&got, &want, "kernel {}", KERNEL);
+        // A pixel triple's rows (this row, reversed, rotated) through the
+        // same constants equal three rows requantized one by one.
+        let n = rows.len().min(ACC_ROW);
+        let mut tri = [[0i32; ACC_ROW]; 3];
+        tri[0][..n].copy_from_slice(&acc[..n]);
+        for (d, &a) in tri[1][..n].iter_mut().zip(acc[..n].iter().rev()) {
+            *d = a;
+        }
+        tri[2][..n].copy_from_slice(&acc[..n]);
+        tri[2][..n].rotate_left(n / 3);
+        let mut out = [[0i8; ACC_ROW]; 3];
+        let [o0, o1, o2] = &mut out;
+        requantize_triple(&tri, n, &q, [&mut o0[..n], &mut o1[..n], &mut o2[..n]]);
+        for (t, o) in tri.iter().zip(&out) {
+            let mut one = vec![0i8; n];
+            scalar::requantize_row(&t[..n], &q, &mut one);
+            prop_assert_eq!(&o[..n], &one[..]);
+        }
     }
 
     /// Patches read in place equal the gathered patch through the scalar
@@ -153,6 +172,80 @@ proptest! {
             prop_assert_eq!(n, nw);
             prop_assert_eq!(&got[0][..n], &want[0][..n]);
             prop_assert_eq!(&got[1][..n], &want[1][..n]);
+        }
+    }
+
+    /// Pixel triples: patches copied into their lanes (one by one, and all
+    /// three at once) land where the layout says — chunk `c` of pixel `i`
+    /// at byte `48·c + 16·i` — and the triple channel loop over them equals
+    /// three plain dot products per row; patches off whole chunks, short
+    /// sources and short buffers are refused, nothing written.
+    #[test]
+    fn pixel_triples_equal_three_plain_patches(
+        rows in 0usize..4,
+        chunks in 0usize..5,
+        odd in 0usize..16,
+        gap in 0usize..40,
+        m in 1usize..70,
+        seed in any::<u64>(),
+        short in 0usize..3,
+    ) {
+        let run = 16 * chunks + if odd % 4 == 0 { odd } else { 0 };
+        let st = Strided { rows, run, stride: run + gap };
+        let mut s = seed;
+        let mut next = || { s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (s >> 56) as i8 };
+        let span = st.span().unwrap();
+        let srcs: Vec<Vec<i8>> = (0..3).map(|_| (0..span + 7).map(|_| next()).collect()).collect();
+        let k = rows * run;
+        let len = 3 * k - usize::from(short == 1 && k > 0);
+        let src0 = if short == 2 && span > 0 { &srcs[0][..span - 1] } else { &srcs[0][..] };
+        let fits = run % 16 == 0 && len == 3 * k && src0.len() >= span;
+        // The plain patches, gathered by hand.
+        let plain: Vec<Vec<i8>> = srcs.iter()
+            .map(|x| (0..rows).flat_map(|r| x[r * st.stride..r * st.stride + run].to_vec()).collect())
+            .collect();
+        let mut want = vec![5i8; len];
+        if fits {
+            for (i, p) in plain.iter().enumerate() {
+                for (c, chunk) in p.chunks(16).enumerate() {
+                    want[48 * c + 16 * i..48 * c + 16 * i + 16].copy_from_slice(chunk);
+                }
+            }
+        }
+        let mut lanes = vec![5i8; len];
+        let mut lanes_scalar = vec![5i8; len];
+        let mut ok_all = true;
+        for (lane, full) in srcs.iter().enumerate() {
+            let src = if lane == 0 { src0 } else { &full[..] };
+            let ok = copy_rows_lane(&mut lanes, lane, src, &st);
+            prop_assert_eq!(ok, scalar::copy_rows_lane(&mut lanes_scalar, lane, src, &st));
+            ok_all &= ok;
+        }
+        prop_assert_eq!(&lanes, &lanes_scalar);
+        let mut three = vec![5i8; len];
+        let ok3 = copy_rows_triple(&mut three, [src0, &srcs[1], &srcs[2]], &st);
+        prop_assert_eq!(ok3, fits);
+        if fits {
+            prop_assert!(ok_all);
+            prop_assert_eq!(&lanes, &want);
+            prop_assert_eq!(&three, &want);
+        } else {
+            prop_assert_eq!(&three, &vec![5i8; len]);
+        }
+        // The channel loop over the interleaved patches.
+        let w: Vec<i8> = (0..m * k).map(|_| next()).collect();
+        let (mut got, mut scal) = ([[9i32; ACC_ROW]; 3], [[9i32; ACC_ROW]; 3]);
+        let n = dot_3xn(&want, k, &w, &mut got);
+        prop_assert_eq!(n, scalar::dot_3xn(&want, k, &w, &mut scal));
+        prop_assert_eq!(got, scal, "kernel {}", KERNEL);
+        let takes = k >= 16 && k % 16 == 0 && len >= 3 * k;
+        prop_assert_eq!(n, if takes { m.min(ACC_ROW) } else { 0 });
+        if takes && fits {
+            for (j, wj) in w.chunks(k).take(n).enumerate() {
+                for i in 0..3 {
+                    prop_assert_eq!(got[i][j], scalar::dot(&plain[i], wj));
+                }
+            }
         }
     }
 

@@ -14,8 +14,13 @@ use crate::{Error, Model};
 /// Ops grouped by how their cost grows: each class has its own cost model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OpClass {
-    /// Conv with im2col patches (kernel > 1×1 or padded), one group.
+    /// Conv with im2col patches (kernel > 1×1 or padded), one group, over a
+    /// multiple of 16 input channels: patches of whole 16-byte vectors, which
+    /// the Helium engine computes in pixel triples.
     Conv,
+    /// The same over input channels not a multiple of 16 (a stem over 1 or
+    /// 3 channels): patches off whole vectors, computed in pixel pairs.
+    ConvNarrow,
     /// Unpadded 1×1 conv, one group (reads pixels in place).
     Pointwise,
     /// Depthwise conv (groups = channels in = channels out).
@@ -31,8 +36,9 @@ pub enum OpClass {
 
 impl OpClass {
     /// Every class (elementwise ones for the ops that are elementwise).
-    pub const ALL: [OpClass; 11] = [
+    pub const ALL: [OpClass; 12] = [
         OpClass::Conv,
+        OpClass::ConvNarrow,
         OpClass::Pointwise,
         OpClass::Depthwise,
         OpClass::Grouped,
@@ -50,10 +56,11 @@ impl OpClass {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// Short name: `conv`, `pointwise`, `depthwise`, `grouped`, `fc`, or the op's name.
+    /// Short name: `conv`, `conv-narrow`, `pointwise`, `depthwise`, `grouped`, `fc`, or the op's name.
     pub const fn name(self) -> &'static str {
         match self {
             OpClass::Conv => "conv",
+            OpClass::ConvNarrow => "conv-narrow",
             OpClass::Pointwise => "pointwise",
             OpClass::Depthwise => "depthwise",
             OpClass::Grouped => "grouped",
@@ -141,6 +148,8 @@ pub fn op_shapes(m: &Model<'_>) -> Result<Vec<OpShape>, Error> {
                 let macs = y.len() as u64 * (x.c / g) as u64 * kk[0] as u64 * kk[1] as u64;
                 let class = if g == 1 && *kk == [1, 1] && *pad == [0; 4] {
                     OpClass::Pointwise
+                } else if g == 1 && !x.c.is_multiple_of(16) {
+                    OpClass::ConvNarrow
                 } else if g == 1 {
                     OpClass::Conv
                 } else if g == x.c && y.c == x.c {

@@ -6,16 +6,24 @@
 //! feeds two MACs. A pair's two im2col patches are gathered
 //! into scratch as `kh·kw` contiguous channel runs (padding taps filled with
 //! the input zero point, which the folded bias cancels); an unpadded 1×1 conv
-//! with one group reads the pixels in place. Depthwise convs (kept blurs) have
-//! their own loop (weights `[kh][kw][c]`). Accumulators of up to [`OC_BLOCK`]
-//! channels are requantized a pixel pair at a time ([`requantize_pair`], the
-//! same arithmetic as [`requantize`], docs/architecture.md, "int8
-//! arithmetic"; a depthwise pixel's through [`requantize_row`]).
+//! with one group reads the pixels in place. Where the build takes
+//! [`PIXEL_TRIPLES`] (Helium, the host) a dense conv over a multiple of 16
+//! input channels runs pixel **triples** instead while three pixels remain:
+//! their patches interleaved in 16-byte chunks ([`copy_rows_triple`], or
+//! lane by lane at the border), one [`dot_3xn`] per channel block, one
+//! [`requantize_triple`]; the last one or two pixels go as a pair. Depthwise
+//! convs (kept blurs) have their own loop (weights `[kh][kw][c]`).
+//! Accumulators of up to [`OC_BLOCK`] channels are requantized a pixel pair
+//! (or triple) at a time ([`requantize_pair`], the same arithmetic as
+//! [`requantize`], docs/architecture.md, "int8 arithmetic"; a depthwise
+//! pixel's through [`requantize_row`]).
 
 use crate::arith::requantize;
+use crate::kernels::triple::{interleavable, lane_at, CHUNK, LANES};
 use crate::kernels::{
-    copy, copy_rows, depthwise_pixel, depthwise_requant, dot, dot_2xn, dot_2xn_strided, mac_row,
-    requantize_pair, requantize_row, DwTaps, RowQuant, Strided, ACC_ROW, ROWS_IN_PLACE,
+    copy, copy_rows, copy_rows_lane, copy_rows_triple, depthwise_pixel, depthwise_requant, dot,
+    dot_2xn, dot_2xn_strided, dot_3xn, mac_row, requantize_pair, requantize_row, requantize_triple,
+    Acc3, DwTaps, RowQuant, Strided, ACC_ROW, PIXEL_TRIPLES, ROWS_IN_PLACE,
 };
 use nyquist_nqm::Tensor;
 
@@ -118,7 +126,7 @@ impl<'a> Quant<'a> {
     /// Requantize a pixel pair's accumulators of channels `base..base + n`
     /// into both pixels' rows of `yout` ([`requantize_pair`]; pixel `px.p`'s
     /// row only when the pair is one pixel twice).
-    #[inline]
+    #[inline(always)]
     fn pair(&self, acc: &Acc, n: usize, base: usize, px: &Pixels, yout: &mut [i8]) -> Option<()> {
         let at = |p: usize| p * px.cout + base;
         let (acc0, acc1) = (acc[0].get(..n)?, acc[1].get(..n)?);
@@ -140,6 +148,37 @@ impl<'a> Quant<'a> {
     }
 }
 
+impl Quant<'_> {
+    /// Requantize a pixel triple's accumulators of channels `base..base +
+    /// n`: pixels `px.p`, `px.p1 = px.p + 1` as a pair ([`Quant::pair`]),
+    /// then pixel `px.p + 2`'s row.
+    #[inline]
+    fn triple(
+        &self,
+        acc: &Acc3,
+        n: usize,
+        base: usize,
+        px: &Pixels,
+        yout: &mut [i8],
+    ) -> Option<()> {
+        let at = |p: usize| p * px.cout + base;
+        // The rows of pixels p + 1 and p + 2 start past pixel p's.
+        let (lo, hi) = yout.split_at_mut(at(px.p1).min(yout.len()));
+        let (mid, hi) = hi.split_at_mut(px.cout.min(hi.len()));
+        let o0 = lo.get_mut(at(px.p)..)?.get_mut(..n)?;
+        let (o1, o2) = (mid.get_mut(..n)?, hi.get_mut(..n)?);
+        match self.kernel_row(base, n, px.zp, px.act)? {
+            Some(q) => requantize_triple(acc, n, &q, [o0, o1, o2]),
+            None => {
+                for (a, o) in acc.iter().zip([o0, o1, o2]) {
+                    self.row(a.get(..n)?, base, px.zp, px.act, o)?;
+                }
+            }
+        }
+        Some(())
+    }
+}
+
 /// A pixel pair's accumulators: one row of [`OC_BLOCK`] channels per pixel.
 type Acc = [[i32; ACC_ROW]; 2];
 
@@ -154,21 +193,18 @@ struct Pixels {
     act: [i8; 2],
 }
 
-/// Output channels `base..base + count` of a pixel pair, [`OC_BLOCK`] at a
-/// time: `dot` fills the accumulators from a block's weight rows (patches of
-/// `plen` bytes) and returns how many rows it took, then both pixels' rows
-/// are requantized ([`Quant::pair`]).
-#[allow(clippy::too_many_arguments)]
+/// Output channels `base..base + count` of a pixel pair or triple,
+/// [`OC_BLOCK`] at a time: `dot` fills the accumulators from a block's
+/// weight rows (patches of `plen` bytes) and returns how many rows it took,
+/// then `done(acc, rows, first channel)` requantizes them ([`Quant::pair`],
+/// [`Quant::triple`]).
 #[inline]
-fn channel_blocks(
+fn channel_blocks<A>(
     q: &Quant,
-    px: &Pixels,
-    base: usize,
-    count: usize,
-    plen: usize,
-    yout: &mut [i8],
-    acc: &mut Acc,
-    mut dot: impl FnMut(&[i8], &mut Acc) -> usize,
+    [base, count, plen]: [usize; 3],
+    acc: &mut A,
+    mut dot: impl FnMut(&[i8], &mut A) -> usize,
+    mut done: impl FnMut(&A, usize, usize) -> Option<()>,
 ) -> Option<()> {
     for c0 in (base..base + count).step_by(OC_BLOCK) {
         let nb = OC_BLOCK.min(base + count - c0);
@@ -176,7 +212,7 @@ fn channel_blocks(
         if dot(rows, acc) != nb {
             return None;
         }
-        q.pair(acc, nb, c0, px, yout)?;
+        done(acc, nb, c0)?;
     }
     Some(())
 }
@@ -193,6 +229,65 @@ pub(super) struct Geom {
     pub act: [i8; 2],
 }
 
+/// Where [`gather`] writes a patch: `put` copies `src` to patch offset
+/// `at`, `fill` sets `len` bytes from `at` to `v`; `None` when the patch
+/// cannot hold them.
+trait PatchOut {
+    fn put(&mut self, at: usize, src: &[i8]) -> Option<()>;
+    fn fill(&mut self, at: usize, len: usize, v: i8) -> Option<()>;
+}
+
+/// A contiguous patch.
+impl PatchOut for &mut [i8] {
+    #[inline]
+    fn put(&mut self, at: usize, src: &[i8]) -> Option<()> {
+        copy(self.get_mut(at..at + src.len())?, src);
+        Some(())
+    }
+    #[inline]
+    fn fill(&mut self, at: usize, len: usize, v: i8) -> Option<()> {
+        self.get_mut(at..at + len)?.fill(v);
+        Some(())
+    }
+}
+
+/// Lane `lane` of an interleaved pixel triple ([`lane_at`]): offsets and
+/// lengths whole chunks (a conv over a multiple of 16 input channels).
+struct Lane<'a> {
+    buf: &'a mut [i8],
+    lane: usize,
+}
+
+impl Lane<'_> {
+    /// The chunks `at..at + len` of this lane, one by one.
+    fn chunks(&mut self, at: usize, len: usize) -> Option<impl Iterator<Item = &mut [i8]> + '_> {
+        if !(at.is_multiple_of(CHUNK) && len.is_multiple_of(CHUNK)) {
+            return None;
+        }
+        let (first, lane) = (at / CHUNK, self.lane);
+        let end = lane_at(first + len / CHUNK, 0);
+        let region = self.buf.get_mut(lane_at(first, 0)..end)?;
+        Some(
+            region
+                .chunks_exact_mut(LANES * CHUNK)
+                .map(move |c| &mut c[lane * CHUNK..][..CHUNK]),
+        )
+    }
+}
+
+impl PatchOut for Lane<'_> {
+    fn put(&mut self, at: usize, src: &[i8]) -> Option<()> {
+        for (dst, s) in self.chunks(at, src.len())?.zip(src.chunks_exact(CHUNK)) {
+            copy(dst, s);
+        }
+        Some(())
+    }
+    fn fill(&mut self, at: usize, len: usize, v: i8) -> Option<()> {
+        self.chunks(at, len)?.for_each(|dst| dst.fill(v));
+        Some(())
+    }
+}
+
 /// im2col of output pixel `p`, group `grp`: `kh·kw` runs of `cin_g` channels.
 /// With one group the `kw` taps of a kernel row inside the image are adjacent
 /// pixels, so they are one contiguous `kw·cin` copy.
@@ -203,7 +298,7 @@ fn gather(
     ow: usize,
     p: usize,
     grp: usize,
-    dst: &mut [i8],
+    mut out: impl PatchOut,
 ) -> Option<()> {
     let (h, w, cin) = (x.h as isize, x.w as isize, x.c as usize);
     let cin_g = cin / g.groups;
@@ -211,21 +306,22 @@ fn gather(
     let ix0 = (ox * g.s[1]) as isize - g.pad[1] as isize;
     let row_inside = g.groups == 1 && ix0 >= 0 && ix0 + g.k[1] as isize <= w;
     let run = g.k[1] * cin_g;
-    for (ky, out) in dst.chunks_exact_mut(run).take(g.k[0]).enumerate() {
+    for ky in 0..g.k[0] {
+        let base = ky * run;
         let iy = (oy * g.s[0] + ky) as isize - g.pad[0] as isize;
         if iy < 0 || iy >= h {
-            out.fill(x.zero_point);
+            out.fill(base, run, x.zero_point)?;
         } else if row_inside {
             let at = (iy * w + ix0) as usize * cin;
-            copy(out, xin.get(at..at + run)?);
+            out.put(base, xin.get(at..at + run)?)?;
         } else {
-            for (kx, tap) in out.chunks_exact_mut(cin_g).enumerate() {
+            for kx in 0..g.k[1] {
                 let ix = ix0 + kx as isize;
                 if ix >= 0 && ix < w {
                     let at = (iy * w + ix) as usize * cin + grp * cin_g;
-                    copy(tap, xin.get(at..at + cin_g)?);
+                    out.put(base + kx * cin_g, xin.get(at..at + cin_g)?)?;
                 } else {
-                    tap.fill(x.zero_point);
+                    out.fill(base + kx * cin_g, cin_g, x.zero_point)?;
                 }
             }
         }
@@ -299,26 +395,69 @@ pub(super) fn conv(
         run: g.k[1] * cin,
         stride: x.w as usize * cin,
     };
-    let (pa, pb) = scratch.split_at_mut(plen.min(scratch.len()));
     let zp = y.zero_point as i32;
+    let px = |p: usize, p1: usize| Pixels {
+        p,
+        p1,
+        cout,
+        zp,
+        act: g.act,
+    };
     // Every accumulator a block reads was written by that block first.
-    let mut acc: Acc = [[0i32; ACC_ROW]; 2];
-    for p in (0..npix).step_by(2) {
+    let mut acc3: Acc3 = [[0i32; ACC_ROW]; LANES];
+    // Pixel triples while three remain, on interleaved patches
+    // (`kernels::triple`); the rest, and other convs, in pairs.
+    let triples = PIXEL_TRIPLES
+        && !in_place
+        && g.groups == 1
+        && cin.is_multiple_of(CHUNK)
+        && interleavable(plen)
+        && scratch.len() >= LANES * plen;
+    let mut done = 0;
+    if triples {
+        let buf = scratch.get_mut(..LANES * plen)?;
+        for p in (0..npix - npix % LANES).step_by(LANES) {
+            let inside = [0, 1, 2].map(|lane| patch_inside(x, g, ow, p + lane));
+            if let [Some(a0), Some(a1), Some(a2)] = inside {
+                let src = [xin.get(a0..)?, xin.get(a1..)?, xin.get(a2..)?];
+                copy_rows_triple(buf, src, &strided).then_some(())?;
+            } else {
+                for (lane, at) in inside.into_iter().enumerate() {
+                    match at {
+                        Some(at) => {
+                            copy_rows_lane(buf, lane, xin.get(at..)?, &strided).then_some(())?
+                        }
+                        None => gather(x, xin, g, ow, p + lane, 0, Lane { buf, lane })?,
+                    }
+                }
+            }
+            let three = px(p, p + 1);
+            channel_blocks(
+                q,
+                [0, cout, plen],
+                &mut acc3,
+                |rows, acc| dot_3xn(buf, plen, rows, acc),
+                |acc, nb, c0| q.triple(acc, nb, c0, &three, yout),
+            )?;
+        }
+        done = npix - npix % LANES;
+    }
+    let acc: &mut Acc = acc3.first_chunk_mut::<2>()?;
+    let (pa, pb) = scratch.split_at_mut(plen.min(scratch.len()));
+    for p in (done..npix).step_by(2) {
         // The last pixel of an odd count pairs with itself; its twin is dropped.
         let p1 = (p + 1).min(npix - 1);
-        let px = Pixels {
-            p,
-            p1,
-            cout,
-            zp,
-            act: g.act,
-        };
+        let pair = px(p, p1);
         if rows_ok {
             if let (Some(a0), Some(a1)) = (patch_inside(x, g, ow, p), patch_inside(x, g, ow, p1)) {
                 let (x0, x1) = (xin.get(a0..)?, xin.get(a1..)?);
-                channel_blocks(q, &px, 0, cout, plen, yout, &mut acc, |rows, acc| {
-                    dot_2xn_strided(x0, x1, &strided, rows, acc)
-                })?;
+                channel_blocks(
+                    q,
+                    [0, cout, plen],
+                    acc,
+                    |rows, acc| dot_2xn_strided(x0, x1, &strided, rows, acc),
+                    |acc, nb, c0| q.pair(acc, nb, c0, &pair, yout),
+                )?;
                 continue;
             }
         }
@@ -334,13 +473,10 @@ pub(super) fn conv(
             };
             channel_blocks(
                 q,
-                &px,
-                grp * cout_g,
-                cout_g,
-                plen,
-                yout,
-                &mut acc,
+                [grp * cout_g, cout_g, plen],
+                acc,
                 |rows, acc| dot_2xn(a, b, rows, acc),
+                |acc, nb, c0| q.pair(acc, nb, c0, &pair, yout),
             )?;
         }
     }

@@ -24,6 +24,29 @@ macro_rules! block_2x2_16 {
     };
 }
 
+/// One 16-byte step of the 3×2 pixel-triple block ([`dot_3xn`]): pixel 0's
+/// chunk with a post-increment of 48, pixels 1 and 2's at −32 and −16, two
+/// weight rows, six multiply-accumulates (`$op`: `vmladav` to start the
+/// sums, `vmladava` to add to them) into r0/r2 (pixel 0), r4/r8, r10/r12.
+#[rustfmt::skip] // one instruction per line
+macro_rules! block_3x2_16 {
+    ($op:literal) => {
+        concat!(
+            "vldrb.u8 q0, [{x}], #48\n",
+            "vldrb.u8 q1, [{x}, #-32]\n",
+            "vldrb.u8 q2, [{x}, #-16]\n",
+            "vldrb.u8 q3, [{w0}], #16\n",
+            "vldrb.u8 q4, [{w1}], #16\n",
+            $op, ".s8 r0, q0, q3\n",
+            $op, ".s8 r2, q0, q4\n",
+            $op, ".s8 r4, q1, q3\n",
+            $op, ".s8 r8, q1, q4\n",
+            $op, ".s8 r10, q2, q3\n",
+            $op, ".s8 r12, q2, q4"
+        )
+    };
+}
+
 /// `Σ x[i]·w[i]`, bit-exact with [`super::scalar::dot`].
 #[inline]
 pub fn dot(x: &[i8], w: &[i8]) -> i32 {
@@ -758,6 +781,92 @@ pub fn requantize_pair(
     }
 }
 
+/// [`super::requantize_triple`]: a pixel triple's three rows in one loop
+/// where the row is in the common case ([`RowQuant::right_only`]), each
+/// constant vector loaded once for the three (34 instructions per 12
+/// outputs; two rows plus one cost 37); else row by row.
+#[inline]
+pub fn requantize_triple(acc: &super::Acc3, n: usize, q: &RowQuant, out: [&mut [i8]; 3]) {
+    let [o0, o1, o2] = out;
+    let n = q
+        .span(&acc[0][..n.min(super::ACC_ROW)], o0)
+        .min(o1.len())
+        .min(o2.len());
+    if !q.right_only() {
+        for (a, o) in acc.iter().zip([o0, o1, o2]) {
+            requantize_row(&a[..n], q, o);
+        }
+        return;
+    }
+    // SAFETY: the tail-predicated loop touches exactly `n` ≤ `ACC_ROW`
+    // elements of each accumulator row (the pointer starts at `acc[1]`;
+    // rows 0 and 2 are read at −256 / +256 bytes, within `VLDRW`'s ±508
+    // offsets: the three rows are contiguous `i32`s, word aligned), of the
+    // three constant rows and of `o0`, `o1`, `o2` (all hold at least `n`).
+    // q0–q7 (d0–d15) and lr are declared clobbered; `nostack`.
+    unsafe {
+        asm!(
+            "vdup.32 q5, {lo}",
+            "vdup.32 q6, {hi}",
+            "wlstp.32 lr, {n}, 3f",
+            "2:",
+            "vldrw.u32 q0, [{acc}, #-256]",
+            "vldrw.u32 q7, [{acc}, #256]",
+            "vldrw.u32 q1, [{acc}], #16",
+            "vldrw.u32 q2, [{bias}], #16",
+            "vldrw.u32 q3, [{mult}], #16",
+            "vldrw.u32 q4, [{shift}], #16",
+            "vadd.i32 q0, q0, q2",
+            "vadd.i32 q1, q1, q2",
+            "vadd.i32 q7, q7, q2",
+            "vqrdmulh.s32 q0, q0, q3",
+            "vqrdmulh.s32 q1, q1, q3",
+            "vqrdmulh.s32 q7, q7, q3",
+            "vshr.s32 q2, q0, #31",
+            "vshr.s32 q3, q1, #31",
+            "vqadd.s32 q0, q0, q2",
+            "vqadd.s32 q1, q1, q3",
+            "vshr.s32 q2, q7, #31",
+            "vqadd.s32 q7, q7, q2",
+            "vrshl.s32 q0, q0, q4",
+            "vrshl.s32 q1, q1, q4",
+            "vrshl.s32 q7, q7, q4",
+            "vadd.i32 q0, q0, {zp}",
+            "vadd.i32 q1, q1, {zp}",
+            "vadd.i32 q7, q7, {zp}",
+            "vmax.s32 q0, q0, q5",
+            "vmax.s32 q1, q1, q5",
+            "vmax.s32 q7, q7, q5",
+            "vmin.s32 q0, q0, q6",
+            "vmin.s32 q1, q1, q6",
+            "vmin.s32 q7, q7, q6",
+            "vstrb.32 q0, [r3], #4",
+            "vstrb.32 q1, [r2], #4",
+            "vstrb.32 q7, [r1], #4",
+            "letp lr, 2b",
+            "3:",
+            acc = inout(reg) acc[1].as_ptr() => _,
+            bias = inout(reg) q.bias.as_ptr() => _,
+            mult = inout(reg) q.mult.as_ptr() => _,
+            shift = inout(reg) q.shift.as_ptr() => _,
+            // The narrowing stores with writeback take low registers only.
+            inout("r3") o0.as_mut_ptr() => _,
+            inout("r2") o1.as_mut_ptr() => _,
+            inout("r1") o2.as_mut_ptr() => _,
+            n = in(reg) n,
+            zp = in(reg) q.zero_point,
+            lo = in(reg) q.act[0] as i32,
+            hi = in(reg) q.act[1] as i32,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
+    }
+}
+
 /// [`super::add_row`] for an output in the common case
 /// ([`super::AddRow::right_only`]: multiplier ≥ 0, shift < 0, clamp top 127), four elements per step: both inputs' codes
 /// widened (`VLDRB.U32`), turned into table indices (`code ^ 0x80`, input 2's
@@ -958,6 +1067,169 @@ pub fn mac_row(acc: &mut [i32], x: &[i8], w: &[i8]) {
             inout("r1") w.as_ptr() => _,
             inout("r2") acc.as_mut_ptr() => _,
             n = in(reg) n,
+            out("lr") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _, out("d4") _, out("d5") _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`super::dot_3xn`] (`k` whole chunks, `x` three interleaved patches,
+/// checked by the caller): per channel pair the first chunk peeled into
+/// `VMLADAV` (nothing to zero), then `k/16 − 1` iterations of the 3×2 block
+/// — `VLDRB` of pixel 0's chunk with a post-increment of 48, pixels 1 and
+/// 2's at −32 and −16, two weight rows, six `VMLADAVA`, `LE`: 12
+/// instructions per 96 MACs — three `STRD`s and 7 instructions of pointer
+/// and counter updates. `k` and `k/16 − 1` live on the stack: the five odd
+/// registers inline asm may use hold the pointers and the counter. An odd
+/// last row goes through [`super::triple::triple_row`].
+#[inline]
+pub fn dot_3xn(x: &[i8], k: usize, w: &[i8], acc: &mut super::Acc3) -> usize {
+    let m = super::rows_2xn(k, w.len());
+    let pairs = m / 2;
+    if pairs > 0 {
+        // SAFETY: the caller checked `k` ≥ 16 is a multiple of 16 and `x`
+        // holds `3·k` bytes; `2·pairs ≤ m ≤ w.len() / k`. Iteration `i` of
+        // the outer loop reads the `3·k` bytes of `x` (`k/16` chunks of 48,
+        // the first peeled, the rest in the `WLS`/`LE` loop of `k/16 − 1`
+        // iterations, none when `k` = 16) and rows `2i`, `2i + 1` of `w`
+        // (`k` bytes each), then steps `x` back by `3·k` and the weight
+        // pointers on to rows `2i + 2`, `2i + 3`. It writes
+        // `acc[l][2i..2i + 2]` for `l` = 0, 1, 2 (rows `ACC_ROW · 4` = 256
+        // bytes apart; `acc` is contiguous `[[i32; ACC_ROW]; 3]`, word
+        // aligned as `STRD` needs; `2i + 1 < m ≤ ACC_ROW`). Two words are
+        // pushed on entry and dropped before the end: the stack is
+        // balanced. Accumulators are the even registers VMLADAV requires;
+        // r0 (k on entry), r2, r4, r8, r10, r12, q0–q4 (d0–d9), lr and the
+        // flags are clobbered.
+        unsafe {
+            asm!(
+                "lsr r2, r0, #4",
+                "sub r2, r2, #1",
+                "push {{r0, r2}}",
+                "2:",
+                block_3x2_16!("vmladav"),
+                "ldr lr, [sp, #4]",
+                "wls lr, lr, 3f",
+                "4:",
+                block_3x2_16!("vmladava"),
+                "le lr, 4b",
+                "3:",
+                "strd r4, r8, [{acc}, #256]",
+                "strd r10, r12, [{acc}, #512]",
+                "strd r0, r2, [{acc}], #8",
+                "ldr r0, [sp]",
+                "add r2, r0, r0, lsl #1",
+                "sub {x}, {x}, r2",
+                "mov {w0}, {w1}",
+                "add {w1}, {w1}, r0",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "add sp, #8",
+                x = inout(reg) x.as_ptr() => _,
+                w0 = inout(reg) w.as_ptr() => _,
+                w1 = inout(reg) w.as_ptr().wrapping_add(k) => _,
+                acc = inout(reg) acc.as_mut_ptr().cast::<i32>() => _,
+                n = inout(reg) pairs => _,
+                inout("r0") k => _,
+                out("r2") _,
+                out("r4") _,
+                out("r8") _,
+                out("r10") _,
+                out("r12") _,
+                out("lr") _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d9") _,
+            );
+        }
+    }
+    if m % 2 == 1 {
+        let j = m - 1;
+        super::triple::triple_row(x, &w[j * k..(j + 1) * k], j, acc);
+    }
+    m
+}
+
+/// [`super::copy_rows_lane`] (≥ 1 row of ≥ 1 chunk, checked by the
+/// caller): per run a `WLS`/`LE` loop of `VLDRB` / `VSTRB` with the
+/// destination stepping 48 (3 instructions per chunk), then the source on
+/// to the next run — the destination needs no step: the next run's chunks
+/// follow in the same lane.
+#[inline]
+pub fn copy_rows_lane(dst: &mut [i8], lane: usize, src: &[i8], s: &super::Strided) {
+    // SAFETY: the caller ([`super::copy_rows_lane`]) checked `run` is whole
+    // chunks, `lane` < 3, `src` holds the span `(rows − 1)·stride + run` and
+    // `dst` holds `3·rows·run` bytes. Run `r`, chunk `c` reads
+    // `src[r·stride + 16c..][..16]` and writes `dst[lane_at(r·run/16 + c,
+    // lane)..][..16]` = `dst[48·(r·run/16 + c) + 16·lane..][..16]`, inside
+    // `3·rows·run`; after a run the source stands `run` on and steps on by
+    // `stride − run` (a wrapping add). Byte accesses need no alignment;
+    // `&mut` excludes overlap; q0 (d0, d1), lr and the flags are clobbered.
+    unsafe {
+        asm!(
+            "2:",
+            "wls lr, {chunks}, 3f",
+            "4:",
+            "vldrb.u8 q0, [{s}], #16",
+            "vstrb.8 q0, [{d}], #48",
+            "le lr, 4b",
+            "3:",
+            "add {s}, {s}, {skip}",
+            "subs {rows}, {rows}, #1",
+            "bne 2b",
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr().wrapping_add(lane * super::triple::CHUNK) => _,
+            rows = inout(reg) s.rows => _,
+            chunks = in(reg) s.run / super::triple::CHUNK,
+            skip = in(reg) s.stride.wrapping_sub(s.run),
+            out("lr") _,
+            out("d0") _, out("d1") _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`super::copy_rows_triple`] (≥ 1 row of ≥ 1 chunk, checked by the
+/// caller): per run a `WLS`/`LE` loop moving one chunk of each pixel —
+/// three `VLDRB`, three `VSTRB` with the destination stepping 16: 7
+/// instructions per 48 bytes — then the three sources on to the next run.
+#[inline]
+pub fn copy_rows_triple(dst: &mut [i8], src: [&[i8]; 3], s: &super::Strided) {
+    // SAFETY: the caller ([`super::copy_rows_triple`]) checked `run` is
+    // whole chunks, each `src[i]` holds the span `(rows − 1)·stride + run`
+    // and `dst` holds `3·rows·run` bytes. Run `r`, chunk `c` reads
+    // `src[i][r·stride + 16c..][..16]` and writes `dst[48·(r·run/16 + c) +
+    // 16·i..][..16]` (= `lane_at`), i = 0, 1, 2, in order: the destination
+    // advances 48 per chunk triple and ends at `3·rows·run`. After a run each
+    // source stands `run` on and steps on by `stride − run` (wrapping adds).
+    // Byte accesses need no alignment; `&mut` excludes overlap; q0–q2
+    // (d0–d5), lr and the flags are clobbered.
+    unsafe {
+        asm!(
+            "2:",
+            "wls lr, {chunks}, 3f",
+            "4:",
+            "vldrb.u8 q0, [{s0}], #16",
+            "vldrb.u8 q1, [{s1}], #16",
+            "vldrb.u8 q2, [{s2}], #16",
+            "vstrb.8 q0, [{d}], #16",
+            "vstrb.8 q1, [{d}], #16",
+            "vstrb.8 q2, [{d}], #16",
+            "le lr, 4b",
+            "3:",
+            "add {s0}, {s0}, {skip}",
+            "add {s1}, {s1}, {skip}",
+            "add {s2}, {s2}, {skip}",
+            "subs {rows}, {rows}, #1",
+            "bne 2b",
+            s0 = inout(reg) src[0].as_ptr() => _,
+            s1 = inout(reg) src[1].as_ptr() => _,
+            s2 = inout(reg) src[2].as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            rows = inout(reg) s.rows => _,
+            chunks = in(reg) s.run / super::triple::CHUNK,
+            skip = in(reg) s.stride.wrapping_sub(s.run),
             out("lr") _,
             out("d0") _, out("d1") _, out("d2") _, out("d3") _, out("d4") _, out("d5") _,
             options(nostack),

@@ -2,8 +2,9 @@
 //! `Σ x[i]·w[i]` with an i32 accumulator ([`dot`], fully connected layers), and
 //! its 2×2 register block ([`dot_2x2`]: two input patches × two weight rows,
 //! each load feeding two MACs), run over a block of output channels by
-//! [`dot_2xn`] (the conv's channel loop; on Helium one asm block). A portable
-//! scalar reference, and the SIMD forms chosen at compile time:
+//! [`dot_2xn`] (the conv's channel loop; on Helium one asm block), and on
+//! Helium the 3×2 block over pixel triples ([`dot_3xn`], [`triple`]). A
+//! portable scalar reference, and the SIMD forms chosen at compile time:
 //!
 //! | build | kernel | instructions per 16 MACs of `dot_2x2` |
 //! |---|---|---|
@@ -17,6 +18,9 @@
 //! host / qemu-aarch64 tests check NEON, the QEMU board self-test checks DSP and Helium.
 
 pub mod scalar;
+pub mod triple;
+
+pub use triple::{copy_rows_lane, copy_rows_triple, dot_3xn, Acc3, PIXEL_TRIPLES};
 
 #[cfg(feature = "kernel-dsp")]
 pub mod dsp;
@@ -374,7 +378,7 @@ pub fn requantize_row(acc: &[i32], q: &RowQuant, out: &mut [i8]) {
 /// exactly two [`requantize_row`] calls ([`scalar::requantize_pair`]). On
 /// Helium rows in the common case ([`RowQuant::right_only`]) share one loop,
 /// each constant vector loaded once for both pixels.
-#[inline]
+#[inline(always)]
 pub fn requantize_pair(acc: &[[i32; ACC_ROW]; 2], n: usize, q: &RowQuant, out: [&mut [i8]; 2]) {
     #[cfg(feature = "kernel-helium")]
     return helium::requantize_pair(acc, n, q, out);
@@ -385,6 +389,18 @@ pub fn requantize_pair(acc: &[[i32; ACC_ROW]; 2], n: usize, q: &RowQuant, out: [
         requantize_row(&acc[0][..n], q, o0);
         requantize_row(&acc[1][..n], q, o1);
     }
+}
+
+/// A pixel triple's accumulator rows (their first `n` entries) requantized
+/// with the same constants into `out[0..3]`: exactly three
+/// [`requantize_row`] calls ([`scalar::requantize_triple`]). On Helium rows
+/// in the common case share one loop, each constant vector loaded once.
+#[inline]
+pub fn requantize_triple(acc: &Acc3, n: usize, q: &RowQuant, out: [&mut [i8]; 3]) {
+    #[cfg(feature = "kernel-helium")]
+    return helium::requantize_triple(acc, n, q, out);
+    #[cfg(not(feature = "kernel-helium"))]
+    return scalar::requantize_triple(acc, n, q, out);
 }
 
 /// The index of int8 code `v` in a 256-entry table ordered from −128:

@@ -31,6 +31,50 @@ pub fn dot_2xn(x0: &[i8], x1: &[i8], w: &[i8], acc: &mut [[i32; super::ACC_ROW];
     m
 }
 
+/// [`super::dot_3xn`]: every row for every pixel, one 16-byte chunk
+/// [`dot`] at a time ([`super::triple::lane_at`]); 0 rows unless `k` is
+/// whole chunks and `x` holds three patches.
+pub fn dot_3xn(x: &[i8], k: usize, w: &[i8], acc: &mut super::Acc3) -> usize {
+    if !super::triple::interleavable(k) || x.len() / super::triple::LANES < k {
+        return 0;
+    }
+    let m = super::rows_2xn(k, w.len());
+    for (j, wj) in w.chunks_exact(k).take(m).enumerate() {
+        super::triple::triple_row(x, wj, j, acc);
+    }
+    m
+}
+
+/// [`super::copy_rows_lane`]: run by run, chunk by chunk; `false`, nothing
+/// written, unless runs are whole chunks, `lane` < 3 and both slices hold
+/// what the patch needs.
+pub fn copy_rows_lane(dst: &mut [i8], lane: usize, src: &[i8], s: &super::Strided) -> bool {
+    use super::triple::{lane_at, CHUNK};
+    let fits = super::triple::lane_fits(dst, lane, src, s);
+    if fits {
+        let per_run = s.run / CHUNK;
+        for ky in 0..s.rows {
+            for c in 0..per_run {
+                let (from, to) = (ky * s.stride + c * CHUNK, lane_at(ky * per_run + c, lane));
+                dst[to..to + CHUNK].copy_from_slice(&src[from..from + CHUNK]);
+            }
+        }
+    }
+    fits
+}
+
+/// [`super::copy_rows_triple`]: [`copy_rows_lane`] for each pixel; `false`,
+/// nothing written, unless all three fit.
+pub fn copy_rows_triple(dst: &mut [i8], src: [&[i8]; 3], s: &super::Strided) -> bool {
+    let fits = src.iter().all(|x| super::triple::lane_fits(dst, 0, x, s));
+    if fits {
+        for (lane, x) in src.into_iter().enumerate() {
+            copy_rows_lane(dst, lane, x, s);
+        }
+    }
+    fits
+}
+
 /// [`dot_2xn`] on patches read in place (see [`super::dot_2xn_strided`]):
 /// `s.rows` runs of `s.run` bytes, `s.stride` apart, from `x0` and `x1`; no
 /// rows (0) when either is too short.
@@ -77,6 +121,14 @@ pub fn requantize_pair(
     q: &RowQuant,
     out: [&mut [i8]; 2],
 ) {
+    let n = n.min(super::ACC_ROW);
+    for (a, o) in acc.iter().zip(out) {
+        requantize_row(&a[..n], q, o);
+    }
+}
+
+/// [`super::requantize_triple`]: [`requantize_row`] on each pixel's row.
+pub fn requantize_triple(acc: &super::Acc3, n: usize, q: &RowQuant, out: [&mut [i8]; 3]) {
     let n = n.min(super::ACC_ROW);
     for (a, o) in acc.iter().zip(out) {
         requantize_row(&a[..n], q, o);

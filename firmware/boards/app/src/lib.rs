@@ -9,9 +9,9 @@
 pub mod qemu;
 
 use nyquist_firmware::kernels::{
-    add_row, copy, copy_rows, depthwise_pixel, depthwise_requant, dot, dot_2x2, dot_2xn,
-    dot_2xn_strided, lut, lut_in_place, mac_row, requantize_pair, requantize_row, scalar, AddRow,
-    DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
+    add_row, copy, copy_rows, copy_rows_lane, copy_rows_triple, depthwise_pixel, depthwise_requant,
+    dot, dot_2x2, dot_2xn, dot_2xn_strided, dot_3xn, lut, lut_in_place, mac_row, requantize_pair,
+    requantize_row, requantize_triple, scalar, AddRow, DwTaps, RowQuant, Strided, ACC_ROW, KERNEL,
 };
 use nyquist_firmware::{Event, Model, Run};
 
@@ -104,12 +104,68 @@ fn lcg(s: &mut u32) -> i8 {
     (*s >> 24) as i8
 }
 
+/// The pixel-triple kernels against the scalar reference: [`dot_3xn`] on 9
+/// shapes (odd and even row counts, more rows than one call takes, one
+/// chunk, weights ending the slice or with slack; patches not whole chunks
+/// and a short buffer refused), [`copy_rows_lane`] in each lane and
+/// [`copy_rows_triple`] on 6 (two refused). `w`: 1,200 random bytes.
+#[inline(never)] // its buffers must not sit in `selftest`'s frame
+fn selftest_triples(w: &[i8; 1200]) -> u32 {
+    let mut bad = 0;
+    for (k, rows, slack, x_len) in [
+        (16, 70, 0, 48),
+        (16, 7, 2, 48),
+        (32, 3, 0, 96),
+        (48, 5, 2, 144),
+        (144, 8, 0, 432),
+        (144, 1, 2, 432),
+        (288, 3, 0, 864),
+        (27, 4, 0, 81),
+        (144, 2, 0, 431),
+    ] {
+        let x = &w[300..300 + x_len];
+        let ws = &w[..(rows * k + slack).min(1200)];
+        let (mut got, mut want) = ([[1i32; ACC_ROW]; 3], [[1i32; ACC_ROW]; 3]);
+        let m = dot_3xn(x, k, ws, &mut got);
+        bad += u32::from(m != scalar::dot_3xn(x, k, ws, &mut want));
+        let refused = k % 16 != 0 || x_len < 3 * k;
+        bad += u32::from((m == 0) != refused || got != want);
+    }
+    for (rows, run, stride, short) in [
+        (3, 48, 80, 0),
+        (3, 96, 96, 0),
+        (2, 192, 200, 0),
+        (1, 64, 64, 0),
+        (3, 40, 80, 0),
+        (3, 48, 80, 1),
+    ] {
+        let st = Strided { rows, run, stride };
+        let span = (rows - 1) * stride + run;
+        let len = 3 * rows * run - short;
+        let fits = run % 16 == 0 && short == 0;
+        let (mut got, mut want) = ([7i8; 1152], [7i8; 1152]);
+        for lane in 0..3 {
+            let src = &w[lane * 100..lane * 100 + span];
+            let ok = copy_rows_lane(&mut got[..len], lane, src, &st);
+            bad += u32::from(ok != scalar::copy_rows_lane(&mut want[..len], lane, src, &st));
+            bad += u32::from(ok != fits || got != want);
+        }
+        let src = [0, 1, 2].map(|i| &w[i * 150..i * 150 + span]);
+        let (mut got3, mut want3) = ([9i8; 1152], [9i8; 1152]);
+        let ok = copy_rows_triple(&mut got3[..len], src, &st);
+        bad += u32::from(ok != scalar::copy_rows_triple(&mut want3[..len], src, &st));
+        bad += u32::from(ok != fits || got3 != want3);
+    }
+    bad
+}
+
 /// The SIMD kernels of this build against the scalar reference: [`dot`],
 /// [`dot_2x2`], [`copy`], [`mac_row`], [`lut`] and [`lut_in_place`] on every
 /// length 0..300 at shifting
-/// offsets, [`dot_2xn`] on 16 shapes, [`dot_2xn_strided`] on 6,
+/// offsets, [`dot_2xn`] on 16 shapes, [`dot_2xn_strided`] on 6, the
+/// pixel-triple kernels ([`selftest_triples`]),
 /// [`copy_rows`] on 8 (two of them refused),
-/// [`depthwise_pixel`] on 7, [`depthwise_requant`] on 6, [`requantize_row`] and [`requantize_pair`]
+/// [`depthwise_pixel`] on 7, [`depthwise_requant`] on 6, [`requantize_row`], [`requantize_pair`] and [`requantize_triple`]
 /// on random accumulators with every shift the blob format allows (half the
 /// rows right shifts only, the kernels' shorter path), [`add_row`]
 /// on random tables (extremes included) with every shift and on right-shift
@@ -194,6 +250,7 @@ pub fn selftest() -> u32 {
             bad += u32::from(got != want);
         }
     }
+    bad += selftest_triples(&w);
     // Patches read in place: kernel rows of whole words (16- and 64-channel
     // 3×3 rows, the latter over two chunks), a row length not a multiple of
     // 4 (the scalar path), strides past the row, odd row counts.
@@ -374,6 +431,17 @@ pub fn selftest() -> u32 {
         requantize_pair(&pair, m, &q, [&mut g0[..m], &mut g1[..m]]);
         scalar::requantize_pair(&pair, m, &q, [&mut w0[..m], &mut w1[..m]]);
         bad += u32::from(g0 != w0 || g1 != w1);
+        // A pixel triple's rows: the pair's and the row rotated by a third.
+        let [p0, p1] = pair;
+        let mut tri = [p0, p1, p0];
+        tri[2][..m].rotate_left(m / 3);
+        let mut got3 = [[0i8; ACC_ROW]; 3];
+        let mut want3 = got3;
+        let [g0, g1, g2] = &mut got3;
+        requantize_triple(&tri, m, &q, [&mut g0[..m], &mut g1[..m], &mut g2[..m]]);
+        let [w0, w1, w2] = &mut want3;
+        scalar::requantize_triple(&tri, m, &q, [&mut w0[..m], &mut w1[..m], &mut w2[..m]]);
+        bad += u32::from(got3 != want3);
         // A slice of the row keeps the finding and stays exact.
         if let Some(part) = q.rows(3..n - 2) {
             bad += u32::from(part.right_only() != right);
@@ -437,7 +505,7 @@ pub fn run<P: Platform>(p: &mut P, arena: &mut [i8]) -> ! {
     defmt::info!("nyquist firmware demo: kernel {=str}", KERNEL);
     let bad = selftest();
     if bad == 0 {
-        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; copy_rows: 8; depthwise_pixel: 7 shapes; depthwise_requant: 6; requantize_row and requantize_pair: 64 rows, 32 of them right shifts only; add_row: 74 rows)", KERNEL);
+        defmt::info!("kernel self-test: {=str} bit-exact with scalar (dot, dot_2x2, copy, mac_row, lut, lut_in_place: 300 lengths; dot_2xn: 16 shapes; dot_2xn_strided: 6; dot_3xn: 9 shapes; copy_rows_lane and copy_rows_triple: 6; copy_rows: 8; depthwise_pixel: 7 shapes; depthwise_requant: 6; requantize_row, requantize_pair and requantize_triple: 64 rows, 32 of them right shifts only; add_row: 74 rows)", KERNEL);
         defmt::info!("selftest mismatches=0");
     } else {
         defmt::error!("kernel self-test: {=u32} mismatches", bad);
