@@ -150,8 +150,9 @@ impl<'a> Quant<'a> {
 
 impl Quant<'_> {
     /// Requantize a pixel triple's accumulators of channels `base..base +
-    /// n`: pixels `px.p`, `px.p1 = px.p + 1` as a pair ([`Quant::pair`]),
-    /// then pixel `px.p + 2`'s row.
+    /// n` into the rows of pixels `px.p`, `px.p1 = px.p + 1` and `px.p + 2`:
+    /// one [`requantize_triple`] over the aligned `i32` view, else
+    /// [`Quant::row`] per pixel.
     #[inline]
     fn triple(
         &self,
